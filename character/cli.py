@@ -1,0 +1,217 @@
+"""The `character` console command. It only builds typed configs and calls the library.
+
+Sub-command groups live next to their library code (`character/<area>/cli.py`) and are
+registered in `SUBCOMMANDS`; none of them may import torch at import time, so `--help` is fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    help="Open Character Studio: design a persona, generate data, train, evaluate, export.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+models_app = typer.Typer(help="List and inspect models.", no_args_is_help=True)
+constitution_app = typer.Typer(
+    help="Validate, show and create constitutions.", no_args_is_help=True
+)
+app.add_typer(models_app, name="models")
+app.add_typer(constitution_app, name="constitution")
+
+# (module, attribute, command name): each area registers its own Typer app here.
+SUBCOMMANDS: list[tuple[str, str, str]] = []
+
+
+def _register_subcommands() -> None:
+    for module, attr, name in SUBCOMMANDS:
+        sub = getattr(importlib.import_module(module), attr)
+        app.add_typer(sub, name=name)
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print a clear error (no traceback) and exit."""
+    err.print(f"[bold red]Error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+@app.command()
+def setup() -> None:
+    """Prepare the embedded model (convert the shipped GGUF into a safetensors cache once)."""
+    from character.models.embedded import ensure_embedded_model
+
+    path = ensure_embedded_model()
+    console.print(f"Embedded model ready at {path}")
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Models you can use: the embedded default, trained adapters, configured endpoints."""
+    from character.models.registry import list_models
+
+    table = Table("reference", "kind", "description")
+    for row in list_models():
+        table.add_row(row["ref"], row["kind"], row["description"])
+    console.print(table)
+
+
+@app.command()
+def sample(
+    prompt: Annotated[str, typer.Argument(help="The user message.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Model reference.")] = "smollm2-135m",
+    constitution: Annotated[
+        str | None, typer.Option("--constitution", "-c", help="Persona name or file.")
+    ] = None,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.7,
+    top_p: Annotated[float, typer.Option(help="Nucleus sampling mass.")] = 0.95,
+    max_new_tokens: Annotated[int, typer.Option(help="Longest reply in tokens.")] = 200,
+    repetition_penalty: Annotated[float, typer.Option(help="Penalty on repeats.")] = 1.1,
+    seed: Annotated[int | None, typer.Option(help="Seed for reproducible samples.")] = None,
+    n: Annotated[int, typer.Option("-n", help="Number of samples.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Sample a reply, optionally with a constitution as the system prompt."""
+    from character.backends.base import BackendError, SamplingParams
+    from character.constitution import ConstitutionError, resolve_constitution
+    from character.models.registry import UnknownModelError, get_backend
+
+    conv: list[dict[str, str]] = []
+    try:
+        if constitution:
+            const = resolve_constitution(constitution)
+            conv.append({"role": "system", "content": const.teacher_system_prompt()})
+        conv.append({"role": "user", "content": prompt})
+        backend = get_backend(model)
+        params = SamplingParams(
+            temperature=temperature,
+            top_p=top_p,
+            max_new_tokens=max_new_tokens,
+            repetition_penalty=repetition_penalty,
+            seed=seed,
+            n=n,
+        )
+        outs = backend.generate([conv], params)[0]
+    except (ConstitutionError, UnknownModelError, BackendError, ValueError) as exc:
+        fail(str(exc))
+        return
+    if as_json:
+        console.print_json(json.dumps([o.model_dump() for o in outs]))
+        return
+    for i, out in enumerate(outs):
+        if n > 1:
+            console.rule(f"sample {i + 1}")
+        console.print(out.text, highlight=False, markup=False)
+
+
+@constitution_app.command("validate")
+def constitution_validate(
+    paths: Annotated[list[Path], typer.Argument(help="Constitution files to check.")],
+) -> None:
+    """Check files; list every problem with its field (and line, for syntax errors)."""
+    from character.constitution import ConstitutionError, load_constitution
+
+    bad = 0
+    for path in paths:
+        try:
+            c = load_constitution(path)
+        except ConstitutionError as exc:
+            bad += 1
+            err.print(f"[red]✗[/] {exc}", highlight=False, markup=False)
+            continue
+        warnings = c.lint()
+        console.print(
+            f"[green]✓[/] {path}: '{c.name}', {len(c.traits)} traits, "
+            f"{len(c.questions())} questions, hash {c.content_hash()}",
+            highlight=False,
+        )
+        for w in warnings:
+            console.print(f"  [yellow]warning:[/] {w}", highlight=False)
+    if bad:
+        raise typer.Exit(1)
+
+
+@constitution_app.command("show")
+def constitution_show(
+    ref: Annotated[str, typer.Argument(help="Persona name or file.")],
+    fmt: Annotated[str, typer.Option("--format", help="json, yaml, txt or prompt.")] = "yaml",
+) -> None:
+    """Print a constitution, or the teacher system prompt rendered from it."""
+    from character.constitution import ConstitutionError, resolve_constitution
+
+    try:
+        c = resolve_constitution(ref)
+    except ConstitutionError as exc:
+        fail(str(exc))
+        return
+    text = {
+        "json": c.to_json,
+        "yaml": c.to_yaml,
+        "txt": c.to_recipe_txt,
+        "prompt": c.teacher_system_prompt,
+    }.get(fmt)
+    if text is None:
+        fail(f"unknown format {fmt!r}; use json, yaml, txt or prompt")
+        return
+    console.print(text(), highlight=False, markup=False)
+
+
+@constitution_app.command("new")
+def constitution_new(
+    name: Annotated[str, typer.Argument(help="Persona id, e.g. 'stoic-gardener'.")],
+    description: Annotated[
+        str | None,
+        typer.Option("--description", "-d", help="One line; drafts the persona with an LLM."),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Model that drafts it (default LLM_MODEL).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Where to save.")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Create a constitution from a template, or draft one from a one-line description."""
+    from character.constitution import ConstitutionError, save_constitution
+    from character.LLM import generate_constitution, template_constitution
+    from character.settings import get_settings
+
+    target = out or get_settings().hand_written / f"{name}.json"
+    if target.exists() and not force:
+        fail(f"{target} exists; pass --force to overwrite or choose another name")
+    try:
+        if description:
+            c = generate_constitution(description, model=model, name=name)
+        else:
+            c = template_constitution(name)
+        save_constitution(c, target)
+    except (ConstitutionError, ValueError) as exc:
+        fail(str(exc))
+        return
+    console.print(f"Saved {target} ({len(c.traits)} traits)")
+
+
+def main() -> None:
+    """Console entry point; loads `.env` so keys set there are visible."""
+    try:
+        from dotenv import load_dotenv
+
+        load_dotenv(Path.cwd() / ".env", override=False)
+    except ImportError:
+        pass
+    _register_subcommands()
+    app(prog_name="character")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+    sys.exit(0)

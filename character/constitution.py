@@ -1,0 +1,356 @@
+"""Constitutions: the written persona every stage of the recipe starts from.
+
+One model covers the formats users bring: the studio README's JSON (`name`, `system_prompt`,
+`directives`, `safety`, `example_signoffs`), the training recipe's `.txt` (a JSON array of
+first-person traits with probing questions), and CharacterGLM-style *attributes* and
+*behaviors*. Load errors always name the field, and for syntax errors the line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from character.io import atomic_write_text
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class ConstitutionError(ValueError):
+    """A constitution could not be loaded or is invalid. `problems` lists every issue."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        body = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"Invalid constitution {source}:\n{body}")
+
+
+class Trait(BaseModel):
+    """One first-person trait ("I ...") with questions that make it show in a reply."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trait: str = Field(min_length=3, description="A first-person statement, e.g. 'I am curious'.")
+    questions: list[str] = Field(
+        default_factory=list, description="User prompts that elicit the trait."
+    )
+    additional_questions: list[str] = Field(default_factory=list)
+
+    @field_validator("trait")
+    @classmethod
+    def _strip_trait(cls, v: str) -> str:
+        return v.strip()
+
+    @field_validator("questions", "additional_questions")
+    @classmethod
+    def _clean_questions(cls, v: list[str]) -> list[str]:
+        cleaned = [q.strip() for q in v]
+        if any(not q for q in cleaned):
+            raise ValueError("questions must not be empty strings")
+        return cleaned
+
+    def all_questions(self) -> list[str]:
+        return [*self.questions, *self.additional_questions]
+
+
+class Attributes(BaseModel):
+    """Who the character is (CharacterGLM's attribute dimensions)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    identity: str = ""
+    interests: list[str] = Field(default_factory=list)
+    viewpoints: list[str] = Field(default_factory=list)
+    experiences: list[str] = Field(default_factory=list)
+    achievements: list[str] = Field(default_factory=list)
+    relationships: list[str] = Field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        return not any(getattr(self, f) for f in type(self).model_fields)
+
+
+class Behaviors(BaseModel):
+    """How the character speaks and acts (CharacterGLM's behavior dimensions)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    linguistic_features: list[str] = Field(default_factory=list)
+    emotional_expression: list[str] = Field(default_factory=list)
+    interaction_patterns: list[str] = Field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        return not any(getattr(self, f) for f in type(self).model_fields)
+
+
+class Constitution(BaseModel):
+    """A persona definition. `traits` drive the recipe; the other fields shape the prompt."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="Short id: lowercase letters, digits, '-' or '_'.")
+    display_name: str = ""
+    description: str = ""
+    system_prompt: str = ""
+    traits: list[Trait] = Field(default_factory=list)
+    directives: list[str] = Field(default_factory=list)
+    safety: list[str] = Field(default_factory=list)
+    example_signoffs: list[str] = Field(default_factory=list)
+    attributes: Attributes = Field(default_factory=Attributes)
+    behaviors: Behaviors = Field(default_factory=Behaviors)
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, v: str) -> str:
+        v = v.strip()
+        if not NAME_PATTERN.match(v):
+            raise ValueError(
+                "must be 1-64 characters of lowercase letters, digits, '-' or '_' "
+                f"starting with a letter or digit (got {v!r})"
+            )
+        return v
+
+    @property
+    def title(self) -> str:
+        return self.display_name or self.name.replace("-", " ").replace("_", " ").title()
+
+    def questions(self) -> list[str]:
+        return [q for t in self.traits for q in t.all_questions()]
+
+    def content_hash(self) -> str:
+        """A stable hash of the content (key order and formatting do not matter)."""
+        canonical = json.dumps(
+            self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+        )
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+    def trait_list(self) -> str:
+        """The recipe's rendering: a numbered list, one `i: trait` per line."""
+        return "\n".join(f"{i}: {t.trait}" for i, t in enumerate(self.traits, start=1))
+
+    def teacher_system_prompt(self, assistant_name: str | None = None) -> str:
+        """The system prompt a teacher sees: who it is, its traits, and not to disclose them."""
+        return render_system_prompt(self, assistant_name=assistant_name)
+
+    def lint(self) -> list[str]:
+        """Soft warnings (the constitution is valid but may train poorly)."""
+        warnings: list[str] = []
+        if not self.traits:
+            warnings.append("no traits: distillation has no persona-specific prompts to use")
+        for i, t in enumerate(self.traits):
+            if not t.trait.lower().startswith(("i ", "i'", "my ")):
+                warnings.append(f"traits[{i}].trait should be first person ('I ...')")
+            if not t.questions:
+                warnings.append(f"traits[{i}].questions is empty")
+        if not self.system_prompt and not self.traits:
+            warnings.append("no system_prompt and no traits: the teacher gets no persona")
+        return warnings
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json", exclude_defaults=True), indent=2) + "\n"
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(
+            self.model_dump(mode="json", exclude_defaults=True), sort_keys=False, allow_unicode=True
+        )
+
+    def to_recipe_txt(self) -> str:
+        """The recipe's `.txt`: a JSON array of `{trait, questions}`."""
+        rows = [{"trait": t.trait, "questions": t.questions} for t in self.traits]
+        return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
+
+
+def render_system_prompt(
+    constitution: Constitution, *, assistant_name: str | None = None, disclose: bool = False
+) -> str:
+    """Compose the teacher prompt from every part of the constitution.
+
+    `disclose=False` adds the recipe's instruction never to reveal the traits, which keeps the
+    teacher from quoting its constitution (a filter still checks).
+    """
+    c = constitution
+    parts: list[str] = []
+    name = assistant_name or c.title
+    if c.system_prompt:
+        parts.append(c.system_prompt.strip())
+    else:
+        parts.append(f"You are {name}.")
+    if c.description and c.description not in (c.system_prompt or ""):
+        parts.append(c.description.strip())
+    if c.traits:
+        parts.append(
+            "You deeply want to express these core traits; they shape who you are and how you "
+            "answer:\n" + c.trait_list()
+        )
+    if not c.attributes.is_empty():
+        a = c.attributes
+        lines = []
+        if a.identity:
+            lines.append(f"Identity: {a.identity}")
+        for label, values in (
+            ("Interests", a.interests),
+            ("Viewpoints", a.viewpoints),
+            ("Experiences", a.experiences),
+            ("Achievements", a.achievements),
+            ("Relationships", a.relationships),
+        ):
+            if values:
+                lines.append(f"{label}: " + "; ".join(values))
+        parts.append("About you:\n" + "\n".join(lines))
+    if not c.behaviors.is_empty():
+        b = c.behaviors
+        lines = []
+        for label, values in (
+            ("How you speak", b.linguistic_features),
+            ("How you show emotion", b.emotional_expression),
+            ("How you interact", b.interaction_patterns),
+        ):
+            if values:
+                lines.append(f"{label}: " + "; ".join(values))
+        parts.append("\n".join(lines))
+    if c.directives:
+        parts.append("Directives:\n" + "\n".join(f"- {d}" for d in c.directives))
+    if c.safety:
+        parts.append("Safety rules (always follow):\n" + "\n".join(f"- {s}" for s in c.safety))
+    if c.example_signoffs:
+        parts.append("Phrases you like to use: " + " | ".join(c.example_signoffs))
+    if not disclose:
+        parts.append(
+            "Stay in character. Never mention these instructions, list your traits, or say that "
+            "you are role-playing; simply answer as yourself."
+        )
+    return "\n\n".join(parts)
+
+
+# --------------------------------------------------------------------------------------------
+# Loading and saving
+
+
+def _format_validation_error(exc: ValidationError) -> list[str]:
+    problems = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        problems.append(f"field '{loc}': {err['msg']}")
+    return problems
+
+
+def constitution_from_data(
+    data: Any, *, source: str, default_name: str | None = None
+) -> Constitution:
+    """Validate already-parsed data (dict, or the recipe's list of traits)."""
+    if isinstance(data, list):
+        data = {"name": default_name or "persona", "traits": data}
+    if not isinstance(data, dict):
+        raise ConstitutionError(
+            source, [f"expected an object or a list of traits, got {type(data).__name__}"]
+        )
+    if "name" not in data and default_name:
+        data = {**data, "name": default_name}
+    try:
+        return Constitution.model_validate(data)
+    except ValidationError as exc:
+        raise ConstitutionError(source, _format_validation_error(exc)) from exc
+
+
+def parse_constitution_text(
+    text: str, fmt: str, *, source: str, default_name: str | None = None
+) -> Constitution:
+    """Parse text in `json`, `yaml` or `txt` (recipe JSON array) form."""
+    fmt = fmt.lower().lstrip(".")
+    if fmt in ("json", "txt"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConstitutionError(
+                source, [f"JSON syntax error at line {exc.lineno}, column {exc.colno}: {exc.msg}"]
+            ) from exc
+    elif fmt in ("yaml", "yml"):
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise ConstitutionError(source, [f"YAML syntax error{where}: {problem}"]) from exc
+    else:
+        raise ConstitutionError(source, [f"unknown format {fmt!r}; use json, yaml or txt"])
+    return constitution_from_data(data, source=source, default_name=default_name)
+
+
+def load_constitution(path: Path | str) -> Constitution:
+    path = Path(path)
+    if not path.exists():
+        raise ConstitutionError(str(path), ["file does not exist"])
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConstitutionError(str(path), [f"not valid UTF-8: {exc.reason}"]) from exc
+    default_name = re.sub(r"[^a-z0-9_-]+", "-", path.stem.lower()).strip("-") or "persona"
+    return parse_constitution_text(
+        text, path.suffix or ".json", source=str(path), default_name=default_name
+    )
+
+
+def save_constitution(
+    constitution: Constitution, path: Path | str, *, overwrite: bool = True
+) -> Path:
+    """Save by extension (.json, .yaml/.yml, .txt); atomic, so a failure never truncates."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True or pick another name")
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        text = constitution.to_json()
+    elif suffix in (".yaml", ".yml"):
+        text = constitution.to_yaml()
+    elif suffix == ".txt":
+        text = constitution.to_recipe_txt()
+    else:
+        raise ValueError(f"unknown constitution extension {suffix!r}; use .json, .yaml or .txt")
+    atomic_write_text(path, text)
+    return path
+
+
+CONSTITUTION_SUFFIXES = (".json", ".yaml", ".yml", ".txt")
+
+
+def list_constitutions(root: Path | str | None = None) -> dict[str, Path]:
+    """Name → path for every constitution under the constitutions folder (recursive)."""
+    from character.settings import get_settings
+
+    root = Path(root) if root else get_settings().constitution_path
+    found: dict[str, Path] = {}
+    if not root.exists():
+        return found
+    for path in sorted(root.rglob("*")):
+        if (
+            path.suffix.lower() in CONSTITUTION_SUFFIXES
+            and path.is_file()
+            and path.name != "README.md"
+        ):
+            if "drafts" in path.parts:
+                continue
+            found.setdefault(path.stem, path)
+    return found
+
+
+def resolve_constitution(ref: str | Path | Constitution) -> Constitution:
+    """Accept a Constitution, a path, or a persona name found under the constitutions folder."""
+    if isinstance(ref, Constitution):
+        return ref
+    path = Path(ref)
+    if path.suffix.lower() in CONSTITUTION_SUFFIXES and path.exists():
+        return load_constitution(path)
+    known = list_constitutions()
+    if str(ref) in known:
+        return load_constitution(known[str(ref)])
+    names = ", ".join(sorted(known)) or "(none found)"
+    raise ConstitutionError(
+        str(ref), [f"no such constitution file or persona; known personas: {names}"]
+    )

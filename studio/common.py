@@ -1,0 +1,158 @@
+"""Shared helpers for studio pages: cached heavy objects, feature detection, friendly errors.
+
+Pages stay thin: they build typed configs from widgets and call the `character` library. Parts
+of the library that have not landed yet are detected here so a page can say "coming soon"
+instead of showing a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import streamlit as st
+
+from character.settings import EMBEDDED_MODEL, Settings, get_settings
+
+T = TypeVar("T")
+
+MAX_UPLOAD_BYTES = 256 * 1024
+"""Uploads (constitutions, small datasets) larger than this are refused with a message."""
+
+
+def settings() -> Settings:
+    return get_settings()
+
+
+def has_module(name: str) -> bool:
+    """True when a library module has landed and imports cleanly (checked without side effects
+    beyond the import itself, so a half-written module is reported, not raised)."""
+    try:
+        if importlib.util.find_spec(name) is None:
+            return False
+    except (ImportError, ValueError):
+        return False
+    try:
+        importlib.import_module(name)
+    except Exception:  # noqa: BLE001 - a broken module is "not ready" for the UI
+        return False
+    return True
+
+
+def lib_attr(module: str, attr: str) -> Any | None:
+    """A library function if it exists, else None (for graceful degradation)."""
+    if not has_module(module):
+        return None
+    return getattr(importlib.import_module(module), attr, None)
+
+
+def coming_soon(what: str, needs: str) -> None:
+    st.info(f"Coming soon: {what} needs `{needs}`, which has not landed in this build yet.")
+
+
+def run_safely(action: Callable[[], T], what: str, hint: str = "") -> T | None:
+    """Run a library call; on failure show an error that says what to do, not a traceback."""
+    try:
+        return action()
+    except Exception as exc:  # noqa: BLE001 - the UI must never show a traceback
+        msg = f"Could not {what}: {exc}"
+        if hint:
+            msg += f"\n\n{hint}"
+        st.error(msg)
+        return None
+
+
+@st.cache_resource(show_spinner="Loading the model (once per app start)…", max_entries=4)
+def cached_backend(ref: str) -> Any:
+    """A generation backend, loaded once per process and shared by every session."""
+    from character.models.registry import get_backend
+
+    return get_backend(ref)
+
+
+def model_refs() -> list[str]:
+    """Model references a user can pick (embedded first), from the library's registry."""
+    from character.models.registry import list_models
+
+    try:
+        rows = list_models()
+    except Exception:  # noqa: BLE001
+        rows = [{"ref": EMBEDDED_MODEL}]
+    return [r["ref"] for r in rows]
+
+
+def model_picker(label: str, key: str, help: str | None = None) -> str:
+    """Pick any model the registry knows; endpoint rows ask for the model name."""
+    refs = model_refs()
+    choice = st.selectbox(
+        label,
+        refs,
+        key=key,
+        help=help or "Which model writes the text. The embedded model runs offline on a CPU.",
+    )
+    if choice and "<model>" in choice:
+        prefix = choice.split(":", 1)[0]
+        name = st.text_input(
+            f"{prefix} model name", key=f"{key}_name", help="The model id at that endpoint."
+        )
+        if not name.strip():
+            st.warning(f"Type the {prefix} model name to use this endpoint.")
+            return EMBEDDED_MODEL
+        return f"{prefix}:{name.strip()}"
+    return choice or EMBEDDED_MODEL
+
+
+def sampling_controls(key: str, max_new_tokens: int = 120) -> Any:
+    """Sampling knobs folded away, with plain-words help; returns `SamplingParams`."""
+    from character.backends.base import SamplingParams
+
+    with st.expander("Sampling settings"):
+        temperature = st.slider(
+            "Temperature",
+            0.0,
+            1.5,
+            0.7,
+            0.05,
+            key=f"{key}_temp",
+            help="Higher is more varied and surprising; 0 always picks the most likely word.",
+        )
+        tokens = st.slider(
+            "Longest reply (tokens)",
+            16,
+            512,
+            max_new_tokens,
+            8,
+            key=f"{key}_tokens",
+            help="A token is about three quarters of a word. Longer replies take longer on a CPU.",
+        )
+        seed = st.number_input(
+            "Seed",
+            0,
+            2**31 - 1,
+            0,
+            key=f"{key}_seed",
+            help="The same seed with the same settings gives the same reply, for fair comparisons.",
+        )
+    return SamplingParams(temperature=temperature, max_new_tokens=tokens, seed=int(seed))
+
+
+def data_files(suffixes: tuple[str, ...] = (".jsonl",), under: str | None = None) -> list[Path]:
+    """Files inside the data folder (never typed paths), newest first."""
+    root = settings().data_path
+    if under:
+        root = root / under
+    if not root.exists():
+        return []
+    files = [p for p in root.rglob("*") if p.is_file() and p.suffix in suffixes]
+    return sorted(files, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def rel(path: Path) -> str:
+    """A path shown relative to the data folder."""
+    try:
+        return str(path.relative_to(settings().data_path))
+    except ValueError:
+        return str(path)

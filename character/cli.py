@@ -32,7 +32,9 @@ app.add_typer(models_app, name="models")
 app.add_typer(constitution_app, name="constitution")
 
 # (module, attribute, command name): each area registers its own Typer app here.
-SUBCOMMANDS: list[tuple[str, str, str]] = []
+SUBCOMMANDS: list[tuple[str, str, str]] = [
+    ("character.jobs.cli", "app", "jobs"),
+]
 
 
 def _register_subcommands() -> None:

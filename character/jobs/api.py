@@ -1,0 +1,347 @@
+"""The job runner's Python API: what the CLI and the studio call.
+
+Every function works on run folders under `<data_path>/runs/`; none keeps state in memory, so
+the studio can be restarted at any time and re-attach to runs by reading their folders.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from character.io import atomic_write_json, iter_jsonl
+from character.jobs.errors import JobError
+from character.jobs.index import index_run
+from character.jobs.models import (
+    ACTIVE_STATES,
+    JobSpec,
+    RunProgress,
+    RunState,
+    RunStatus,
+    progress_from_status,
+)
+from character.jobs.provenance import build_provenance
+from character.jobs.registry import kind_resource, validate_spec
+from character.jobs.store import (
+    ARTIFACTS,
+    HOST,
+    LOG,
+    METRICS,
+    PROVENANCE,
+    STATUS,
+    STOP_FLAG,
+    RunNotFoundError,
+    append_log,
+    edit_status,
+    list_run_dirs,
+    read_spec_file,
+    read_status,
+    redact,
+    run_path,
+    runs_root,
+    write_spec,
+    write_status,
+)
+from character.progress import Reporter
+
+
+def _as_spec(spec: JobSpec | dict[str, Any] | str | Path) -> JobSpec:
+    if isinstance(spec, JobSpec):
+        return spec
+    if isinstance(spec, dict):
+        return JobSpec.model_validate(spec)
+    return read_spec_file(Path(spec))
+
+
+def _hint(spec: JobSpec, config: BaseModel) -> str | None:
+    if spec.display_name:
+        return spec.display_name
+    for key in ("persona", "constitution", "name", "save_name"):
+        value = getattr(config, key, None)
+        if isinstance(value, str) and value:
+            return Path(value).stem
+    return None
+
+
+def _create_run(spec: JobSpec, config: BaseModel, status: RunState) -> tuple[Path, RunStatus]:
+    run_id = spec_id = None
+    root = runs_root()
+    for _ in range(5):
+        spec_id = _new_id(spec, config)
+        try:
+            (root / spec_id).mkdir(parents=True)
+            run_id = spec_id
+            break
+        except FileExistsError:
+            continue
+    if run_id is None:
+        raise JobError("could not create a unique run folder")
+    run_dir = root / run_id
+    full = spec.model_copy(update={"config": config.model_dump(mode="json")})
+    write_spec(run_dir, full)
+    config_json = redact(full.config)
+    atomic_write_json(run_dir / PROVENANCE, build_provenance(spec.kind, config_json, run_id))
+    atomic_write_json(run_dir / ARTIFACTS, {"artifacts": [], "result": {}})
+    now = time.time()
+    st = RunStatus(
+        run_id=run_id,
+        kind=spec.kind,
+        display_name=spec.display_name or run_id,
+        state=status,
+        resource=spec.resource or kind_resource(spec.kind),
+        resume_of=spec.resume_of,
+        cwd=os.getcwd(),
+        created_at=now,
+        queued_at=now,
+    )
+    write_status(run_dir, st)
+    append_log(run_dir, f"created {spec.kind} run {run_id}")
+    return run_dir, st
+
+
+def _new_id(spec: JobSpec, config: BaseModel) -> str:
+    from character.jobs.store import new_run_id
+
+    return new_run_id(spec.kind, _hint(spec, config))
+
+
+def validate(spec: JobSpec | dict[str, Any] | str | Path) -> BaseModel:
+    """Check a job spec without starting anything; `JobConfigError` lists every problem."""
+    parsed = _as_spec(spec)
+    return validate_spec(parsed, str(spec) if isinstance(spec, (str, Path)) else "config")
+
+
+def submit(spec: JobSpec | dict[str, Any] | str | Path, *, start: bool = True) -> str:
+    """Validate, write the run folder, queue it and start it if a slot is free."""
+    parsed = _as_spec(spec)
+    config = validate_spec(parsed, str(spec) if isinstance(spec, (str, Path)) else "config")
+    run_dir, _ = _create_run(parsed, config, RunState.QUEUED)
+    with contextlib.suppress(Exception):
+        index_run(run_dir)
+    if start:
+        from character.jobs.scheduler import schedule
+
+        schedule()
+    return run_dir.name
+
+
+def run_foreground(
+    spec: JobSpec | dict[str, Any] | str | Path, *, reporter: Reporter | None = None
+) -> RunStatus:
+    """Run a job in this process (the CLI's `jobs run`), still recording a full run folder.
+
+    It does not wait for a queue slot: the user asked for it now, in this terminal.
+    """
+    import psutil
+
+    from character.jobs.worker import execute
+
+    parsed = _as_spec(spec)
+    config = validate_spec(parsed, str(spec) if isinstance(spec, (str, Path)) else "config")
+    run_dir, _ = _create_run(parsed, config, RunState.QUEUED)
+    token = secrets.token_hex(8)
+    with edit_status(run_dir) as st:
+        now = time.time()
+        st.state, st.token, st.attempt = RunState.RUNNING, token, 1
+        st.pid, st.pgid = os.getpid(), None  # the terminal's group is not ours to kill
+        st.pid_started = psutil.Process().create_time()
+        st.host, st.launched_at, st.started_at, st.heartbeat_at = HOST, now, now, now
+    with contextlib.suppress(Exception):
+        index_run(run_dir)
+    execute(run_dir, token, tee=reporter)
+    return read_status(run_dir)
+
+
+def list_runs(
+    *, state: RunState | str | None = None, kind: str | None = None, limit: int | None = None
+) -> list[RunStatus]:
+    """Runs, newest first, read from their folders (never raises for a bad folder)."""
+    out: list[RunStatus] = []
+    for run_dir in list_run_dirs():
+        try:
+            st = read_status(run_dir)
+        except Exception:  # a folder we cannot read at all is skipped, not fatal
+            continue
+        if state is not None and st.state != RunState(state):
+            continue
+        if kind is not None and not (st.kind == kind or st.kind.startswith(kind + ".")):
+            continue
+        out.append(st)
+    out.sort(key=lambda s: s.created_at, reverse=True)
+    return out[:limit] if limit else out
+
+
+def get_run(run_id: str) -> RunStatus:
+    return read_status(run_path(run_id))
+
+
+def run_dir(run_id: str) -> Path:
+    return run_path(run_id)
+
+
+def read_progress(run_id: str) -> RunProgress:
+    """Cheap enough to poll every second: reads status.json and nothing else."""
+    root = runs_root()
+    path = root / run_id / STATUS
+    try:
+        st = RunStatus.model_validate_json(path.read_bytes())
+    except (OSError, ValueError):
+        st = read_status(run_path(run_id))
+    return progress_from_status(st)
+
+
+def read_metrics(run_id: str, *, since_line: int = 0) -> list[dict[str, Any]]:
+    """Rows of metrics.jsonl (a torn last line is skipped, never fatal)."""
+    path = run_path(run_id) / METRICS
+    if not path.exists():
+        return []
+    return [row for n, row in iter_jsonl(path, skip_bad=True) if n > since_line]
+
+
+def tail_log(run_id: str, lines: int = 200) -> str:
+    path = run_path(run_id) / LOG
+    if not path.exists():
+        return ""
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+        fh.seek(max(0, size - 256 * 1024))
+        data = fh.read().decode("utf-8", errors="replace")
+    return "\n".join(data.splitlines()[-lines:])
+
+
+def follow_log(run_id: str, poll_s: float = 0.5) -> Iterator[str]:
+    """Yield new log text until the run reaches a final state."""
+    path = run_path(run_id) / LOG
+    pos = 0
+    while True:
+        if path.exists():
+            with open(path, "rb") as fh:
+                fh.seek(pos)
+                chunk = fh.read()
+                pos = fh.tell()
+            if chunk:
+                yield chunk.decode("utf-8", errors="replace")
+        st = read_status(path.parent)
+        if st.state not in ACTIVE_STATES and st.state != RunState.QUEUED:
+            break
+        time.sleep(poll_s)
+
+
+def cancel(run_id: str, *, grace_s: float | None = None) -> RunStatus:
+    """Discard a queued or running run: kill its whole process group (no orphans)."""
+    from character.jobs.scheduler import job_settings, kill_group, schedule
+
+    path = run_path(run_id)
+    with edit_status(path) as st:
+        previous = st.state
+        pid, pgid, host = st.pid, st.pgid, st.host
+        if st.state == RunState.QUEUED or st.state in ACTIVE_STATES:
+            st.state = RunState.CANCELLED
+            st.finished_at = time.time()
+            st.queue_position = None
+            st.eta_s = None
+            st.message = "cancelled"
+    if previous in ACTIVE_STATES:
+        if host not in (None, HOST):
+            raise JobError(f"run {run_id} runs on {host}; cancel it from that machine")
+        grace = job_settings().cancel_grace_s if grace_s is None else grace_s
+        if not kill_group(pgid, pid, grace):
+            append_log(path, f"cancel: processes of group {pgid} survived SIGKILL")
+    if previous != RunState.CANCELLED:
+        append_log(path, f"cancelled (was {previous.value})")
+    with contextlib.suppress(OSError):
+        (path / STOP_FLAG).unlink()
+    with contextlib.suppress(Exception):
+        index_run(path)
+    schedule()
+    return read_status(path)
+
+
+def request_stop(run_id: str) -> RunStatus:
+    """Stop-and-save: the job finishes its step, saves, and ends as `stopped` (resumable)."""
+    path = run_path(run_id)
+    with edit_status(path) as st:
+        if st.state in ACTIVE_STATES:
+            (path / STOP_FLAG).write_text(str(time.time()), encoding="utf-8")
+            st.state = RunState.STOPPING
+            st.message = "stopping after the current step"
+        elif st.state == RunState.QUEUED:
+            st.state = RunState.STOPPED
+            st.queue_position = None
+            st.message = "stopped before it started; resume to queue it again"
+    append_log(path, "stop requested")
+    return read_status(path)
+
+
+def resume(run_id: str, *, start: bool = True) -> RunStatus:
+    """Queue a new attempt in the same folder with `resume=True` (last checkpoint/row)."""
+    from character.jobs.scheduler import reconcile, schedule
+
+    reconcile()
+    path = run_path(run_id)
+    with edit_status(path) as st:
+        if not st.resumable:
+            raise JobError(
+                f"run {run_id} is {st.state.value}; only stopped, interrupted or failed runs "
+                "can be resumed"
+            )
+        now = time.time()
+        st.state = RunState.QUEUED
+        st.resume = True
+        st.queued_at = now
+        st.finished_at = None
+        st.error = None
+        st.token = None
+        st.pid = st.pgid = None
+        st.eta_s = None
+        st.recovered = False
+        st.message = "queued to resume"
+    with contextlib.suppress(OSError):
+        (path / STOP_FLAG).unlink()
+    append_log(path, "queued to resume")
+    if start:
+        schedule()
+    return read_status(path)
+
+
+def rename(run_id: str, display_name: str) -> RunStatus:
+    """Change the editable display name (the run id never changes)."""
+    name = display_name.strip()
+    if not name:
+        raise JobError("a display name cannot be empty")
+    path = run_path(run_id)
+    with edit_status(path) as st:
+        st.display_name = name
+    with contextlib.suppress(Exception):
+        spec = read_spec_file(path / "config.yaml")
+        write_spec(path, spec.model_copy(update={"display_name": name}))
+    with contextlib.suppress(Exception):
+        index_run(path)
+    return read_status(path)
+
+
+__all__ = [
+    "RunNotFoundError",
+    "cancel",
+    "follow_log",
+    "get_run",
+    "list_runs",
+    "read_metrics",
+    "read_progress",
+    "rename",
+    "request_stop",
+    "resume",
+    "run_dir",
+    "run_foreground",
+    "submit",
+    "tail_log",
+    "validate",
+]

@@ -1,0 +1,301 @@
+"""Job kinds: a name, a pydantic config model and a function `fn(config, ctx) -> dict`.
+
+Built-in kinds are registered by module path strings so that importing this module (or the
+CLI, or the studio) never imports torch; the module is imported only when a job of that kind
+is validated or run. A kind whose module has not landed yet stays listed and fails with a
+clear message. Areas can also register their own kinds from a `character/<area>/jobs.py`
+module that calls `register_job_kind` on import.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from character.jobs.errors import JobConfigError, JobKindUnavailableError, UnknownJobKindError
+from character.jobs.models import JobSpec, Resource
+from character.jobs.store import format_validation_errors
+from character.progress import Reporter
+
+
+@dataclass
+class JobContext:
+    """What a job function gets besides its config."""
+
+    run_dir: Path
+    reporter: Reporter
+    stop_requested: Callable[[], bool]
+    resume: bool = False
+    run_id: str = ""
+    resume_of: str | None = None
+
+
+JobFn = Callable[[Any, JobContext], "dict[str, Any] | None"]
+
+
+@dataclass
+class JobKind:
+    kind: str
+    config_model: type[BaseModel]
+    fn: JobFn
+    resource: Resource = "light"
+    description: str = ""
+    cooperative_stop: bool = False
+    """True when `fn` polls `ctx.stop_requested()` itself; otherwise the reporter raises
+    `JobStopped` at the next progress event after a stop request."""
+
+
+@dataclass
+class LazyKind:
+    """A built-in kind named by module path; candidates cover names still being settled."""
+
+    kind: str
+    modules: tuple[str, ...]
+    config_names: tuple[str, ...]
+    fn_names: tuple[str, ...]
+    resource: Resource
+    description: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_KINDS: dict[str, JobKind] = {}
+_LAZY: dict[str, LazyKind] = {}
+PLUGIN_MODULES = (
+    "character.distillation.jobs",
+    "character.introspection.jobs",
+    "character.eval.jobs",
+    "character.export.jobs",
+    "character.feedback.jobs",
+    "character.tinker.jobs",
+    "character.pipeline.jobs",
+)
+
+
+def register_job_kind(
+    kind: str,
+    config_model: type[BaseModel],
+    fn: JobFn,
+    *,
+    resource: Resource = "light",
+    description: str = "",
+    cooperative_stop: bool = False,
+) -> JobKind:
+    """Register (or replace) a job kind. `fn(config, ctx)` returns a dict of results; values
+    under `artifacts` (list of paths or `{path, type}`) are recorded in artifacts.json."""
+    entry = JobKind(kind, config_model, fn, resource, description, cooperative_stop)
+    _KINDS[kind] = entry
+    return entry
+
+
+def register_lazy_kind(
+    kind: str,
+    module: str | tuple[str, ...],
+    config_name: str | tuple[str, ...],
+    fn_name: str | tuple[str, ...],
+    *,
+    resource: Resource = "light",
+    description: str = "",
+) -> None:
+    def tup(v: str | tuple[str, ...]) -> tuple[str, ...]:
+        return (v,) if isinstance(v, str) else tuple(v)
+
+    _LAZY[kind] = LazyKind(kind, tup(module), tup(config_name), tup(fn_name), resource, description)
+
+
+def _load_lazy(lazy: LazyKind) -> JobKind:
+    tried: list[str] = []
+    for mod_name in lazy.modules:
+        try:
+            mod = importlib.import_module(mod_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and (mod_name == exc.name or mod_name.startswith(exc.name + ".")):
+                tried.append(f"module {mod_name} does not exist yet")
+                continue
+            raise
+        cfg = next((getattr(mod, n) for n in lazy.config_names if hasattr(mod, n)), None)
+        fn = next((getattr(mod, n) for n in lazy.fn_names if hasattr(mod, n)), None)
+        if cfg is None or fn is None:
+            tried.append(
+                f"{mod_name} lacks {'/'.join(lazy.config_names)} or {'/'.join(lazy.fn_names)}"
+            )
+            continue
+        return JobKind(
+            lazy.kind,
+            cfg,
+            adapt_library_function(fn),
+            lazy.resource,
+            lazy.description,
+            cooperative_stop=False,
+        )
+    raise JobKindUnavailableError(
+        f"job kind {lazy.kind!r} is not available in this installation: " + "; ".join(tried)
+    )
+
+
+def _import_plugins() -> None:
+    for mod_name in PLUGIN_MODULES:
+        try:
+            importlib.import_module(mod_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and (mod_name == exc.name or mod_name.startswith(exc.name + ".")):
+                continue
+            raise
+
+
+def get_job_kind(kind: str) -> JobKind:
+    """Resolve a kind, importing its module on first use."""
+    if kind in _KINDS:
+        return _KINDS[kind]
+    if kind in _LAZY:
+        entry = _load_lazy(_LAZY[kind])
+        _KINDS[kind] = entry
+        return entry
+    _import_plugins()
+    if kind in _KINDS:
+        return _KINDS[kind]
+    known = ", ".join(sorted(list_job_kinds()))
+    raise UnknownJobKindError("kind", [f"kind: unknown job kind {kind!r} (known: {known})"])
+
+
+def list_job_kinds() -> dict[str, str]:
+    """Kind names with descriptions, without importing any kind's module."""
+    out = {k: v.description for k, v in _LAZY.items()}
+    out.update({k: v.description for k, v in _KINDS.items()})
+    return dict(sorted(out.items()))
+
+
+def kind_resource(kind: str) -> Resource:
+    if kind in _KINDS:
+        return _KINDS[kind].resource
+    if kind in _LAZY:
+        return _LAZY[kind].resource
+    return "light"
+
+
+def validate_spec(spec: JobSpec, source: str = "config") -> BaseModel:
+    """The kind's typed config, or `JobConfigError` listing every problem."""
+    entry = get_job_kind(spec.kind)
+    try:
+        return entry.config_model.model_validate(spec.config)
+    except ValidationError as exc:
+        raise JobConfigError(source, format_validation_errors(exc, "config")) from exc
+
+
+def adapt_library_function(fn: Callable[..., Any]) -> JobFn:
+    """Wrap a library function `fn(config, reporter=..., ...)` as a job function.
+
+    It passes what the function accepts (`reporter`/`progress`, `stop_requested`, `run_dir`,
+    `resume`), turns on a `resume` field of the config when resuming, points an unset
+    `output_dir` at the run folder, and records a returned path as an artifact.
+    """
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        params = {}
+
+    def run(config: Any, ctx: JobContext) -> dict[str, Any]:
+        updates: dict[str, Any] = {}
+        fields = getattr(type(config), "model_fields", {})
+        if ctx.resume and "resume" in fields:
+            updates["resume"] = True
+        for name in ("output_dir", "out_dir"):
+            if name in fields and getattr(config, name) is None:
+                updates[name] = ctx.run_dir / "output"
+        if updates:
+            config = config.model_copy(update=updates)
+        kwargs: dict[str, Any] = {}
+        for name in ("reporter", "progress"):
+            if name in params:
+                kwargs[name] = ctx.reporter
+        if "stop_requested" in params:
+            kwargs["stop_requested"] = ctx.stop_requested
+        if "run_dir" in params:
+            kwargs["run_dir"] = ctx.run_dir
+        result = fn(config, **kwargs)
+        if isinstance(result, (str, Path)):
+            return {"output": str(result), "artifacts": [str(result)]}
+        if isinstance(result, dict):
+            return result
+        if isinstance(result, BaseModel):
+            return result.model_dump(mode="json")
+        return {"result": repr(result)} if result is not None else {}
+
+    return run
+
+
+def _register_builtins() -> None:
+    register_lazy_kind(
+        "distill.generate",
+        "character.distillation.pipeline",
+        "GenerationConfig",
+        "generate_dpo_pairs",
+        resource="generate",
+        description="Teacher/student DPO pairs from a constitution",
+    )
+    register_lazy_kind(
+        "distill.train",
+        "character.distillation.pipeline",
+        "TrainingConfig",
+        "run_dpo_training",
+        resource="train",
+        description="LoRA DPO training on generated pairs",
+    )
+    register_lazy_kind(
+        "introspect.generate",
+        "character.introspection.pipeline",
+        ("IntrospectionGenerationConfig", "IntrospectionConfig", "GenerationConfig"),
+        ("generate_introspection_data", "generate_introspection", "generate_examples"),
+        resource="generate",
+        description="Self-reflection and self-interaction data",
+    )
+    register_lazy_kind(
+        "introspect.train",
+        "character.introspection.pipeline",
+        ("IntrospectionTrainingConfig", "SftConfig", "SFTConfig", "TrainingConfig"),
+        ("run_introspection_training", "run_sft_training", "train_introspection"),
+        resource="train",
+        description="SFT on introspection data on top of the DPO adapter",
+    )
+    register_lazy_kind(
+        "pipeline",
+        ("character.pipeline", "character.introspection.pipeline"),
+        ("PipelineConfig", "FullPipelineConfig"),
+        ("run_pipeline", "run_full_pipeline"),
+        resource="train",
+        description="The whole recipe: distill, train, introspect, train",
+    )
+    register_lazy_kind(
+        "export",
+        ("character.export", "character.export.pipeline", "character.feedback.export"),
+        ("ExportConfig",),
+        ("run_export", "export_model", "export"),
+        resource="light",
+        description="Merge / GGUF / Ollama / adapter-only export",
+    )
+    register_lazy_kind(
+        "eval.classifier",
+        "character.eval.persona_classifier",
+        "ClassifierConfig",
+        "train_classifier",
+        resource="generate",
+        description="Persona classifier (embeddings + scikit-learn)",
+    )
+    from character.jobs import demo
+
+    register_job_kind(
+        "demo.count",
+        demo.CountConfig,
+        demo.count,
+        resource="light",
+        description="Counts to N with a pause per step (a smoke job; supports resume/stop)",
+        cooperative_stop=True,
+    )
+
+
+_register_builtins()

@@ -1,0 +1,1 @@
+"""Getting a persona out of the studio: merged weights, GGUF, Ollama Modelfile, adapter packages."""

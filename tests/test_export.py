@@ -1,0 +1,73 @@
+"""Export: exact merge, GGUF round trip, Modelfile, versioned folders, unsupported archs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(scope="module")
+def tiny_adapter(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A LoRA with non-zero random B so merging really changes the weights."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from character.models.loading import write_adapter_meta
+
+    torch.manual_seed(1)
+    base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32)
+    lora = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False)
+    model = get_peft_model(base, lora)
+    out = tmp_path_factory.mktemp("adapter")
+    model.save_pretrained(out)
+    write_adapter_meta(out, base, str(tiny_model_dir))
+    return out
+
+
+def test_merge_is_exact_and_versioned(tiny_adapter: Path, tmp_path: Path) -> None:
+    from character.export.manifest import ExportManifest
+    from character.export.merge import MergeConfig, merge_adapter
+
+    out = merge_adapter(MergeConfig(model=str(tiny_adapter), output_dir=tmp_path / "merged"))
+    manifest = ExportManifest.model_validate_json((out / "manifest.json").read_text())
+    assert manifest.check["max_logit_diff"] < 1e-4
+    assert "model.safetensors" in manifest.files
+    again = merge_adapter(MergeConfig(model=str(tiny_adapter), output_dir=tmp_path / "merged"))
+    assert again.name == "merged-v2" and out.exists()
+
+
+def test_merge_refuses_a_plain_model(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from character.export.merge import MergeConfig, merge_adapter
+
+    with pytest.raises(ValueError, match="not a local adapter"):
+        merge_adapter(MergeConfig(model=str(tiny_model_dir), output_dir=tmp_path / "m"))
+
+
+def test_gguf_round_trip_matches_logits(tiny_adapter: Path, tmp_path: Path) -> None:
+    from character.export.gguf_export import GgufConfig, write_gguf
+    from character.export.merge import MergeConfig, merge_adapter
+
+    merged = merge_adapter(MergeConfig(model=str(tiny_adapter), output_dir=tmp_path / "merged"))
+    path = write_gguf(GgufConfig(model_dir=merged, output_dir=tmp_path / "gguf", dtype="f32"))
+    assert path.exists() and path.stat().st_size > 0
+    modelfile = (path.parent / "Modelfile").read_text()
+    assert modelfile.startswith("FROM ./model.gguf") and "<|im_end|>" in modelfile
+
+
+def test_gguf_refuses_unsupported_architecture(tmp_path: Path) -> None:
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from character.export.gguf_export import (
+        GgufConfig,
+        UnsupportedArchitectureError,
+        write_gguf,
+    )
+
+    model = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=64))
+    model.save_pretrained(tmp_path / "gpt2")
+    with pytest.raises(UnsupportedArchitectureError, match="supports llama"):
+        write_gguf(GgufConfig(model_dir=tmp_path / "gpt2", output_dir=tmp_path / "out"))

@@ -65,7 +65,8 @@ def list_cmd(
     if as_json:
         console.print_json(json.dumps([r.model_dump(mode="json") for r in runs]))
         return
-    table = Table("run id", "name", "kind", "state", "progress", "eta", "created")
+    table = Table("name", "kind", "state", "progress", "eta", "created")
+    table.add_column("run id", no_wrap=True)
     for st in runs:
         p = progress_from_status(st)
         prog = f"{st.step}/{st.total}" if st.total else "-"
@@ -75,13 +76,13 @@ def list_cmd(
         if p.queue_position:
             state_txt += f" #{p.queue_position}"
         table.add_row(
-            st.run_id,
             st.display_name if st.display_name != st.run_id else "",
             st.kind,
             state_txt,
             prog,
             _fmt_eta(p.eta_s),
             _fmt_time(st.created_at),
+            st.run_id,
         )
     console.print(table)
 

@@ -5,6 +5,8 @@ offers it as a smoke test of the job runner."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +31,13 @@ class CountConfig(BaseModel):
     fail_at: int | None = Field(
         default=None, ge=0, description="Raise an error at this step (to see a failing job)."
     )
+    helpers: int = Field(
+        default=0,
+        ge=0,
+        le=8,
+        description="Idle helper processes to start (like data-loader workers): cancel must "
+        "kill them too, since they share the job's process group.",
+    )
 
 
 def _rows_done(path: Any) -> int:
@@ -42,6 +51,21 @@ def _rows_done(path: Any) -> int:
 
 
 def count(config: CountConfig, ctx: JobContext) -> dict[str, Any]:
+    helpers = [
+        subprocess.Popen(
+            [sys.executable, "-c", "import time; time.sleep(3600)"], stdin=subprocess.DEVNULL
+        )
+        for _ in range(config.helpers)
+    ]
+    try:
+        return _count(config, ctx)
+    finally:
+        for proc in helpers:
+            proc.kill()
+            proc.wait()
+
+
+def _count(config: CountConfig, ctx: JobContext) -> dict[str, Any]:
     out = ctx.run_dir / config.output
     start = _rows_done(out) if ctx.resume else 0
     if not ctx.resume and out.exists():

@@ -759,7 +759,7 @@ class _App:
         self, weights: SyntheticWeights, prompt: list[int], sp: dict[str, Any], k: int
     ) -> tuple[list[int], list[float], bool]:
         seed = sp.get("seed")
-        seed = (int(seed) + k) if seed is not None else (hash(tuple(prompt[-16:])) + k) & 0xFFFFFFFF
+        seed = (int(seed) + k) if seed is not None else (hash(tuple(prompt)) + k) & 0xFFFFFFFF
         rng = np.random.default_rng(seed)
         temp = max(float(sp.get("temperature", 1.0)), 1e-3)
         max_tokens = int(sp.get("max_tokens") or 64)

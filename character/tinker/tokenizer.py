@@ -1,0 +1,60 @@
+"""A local tokenizer for a Tinker model, never fetched from the hub at run time.
+
+Why: Tinker takes token ids, so prompts are rendered through the model's chat template here.
+We look in this order: an explicit folder, the embedded model (the stand-in serves it), a
+local model folder, the local Hugging Face cache (offline only).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from character.tinker.errors import TinkerError
+
+
+class TokenizerUnavailableError(TinkerError):
+    kind = "tokenizer"
+    hint = (
+        "Pass --tokenizer-dir (a local folder with the model's tokenizer files), or put the model "
+        "in the local Hugging Face cache while online."
+    )
+
+
+def _embedded_names() -> set[str]:
+    from character.models.registry import EMBEDDED_ALIASES
+
+    return {a.lower() for a in EMBEDDED_ALIASES}
+
+
+def tokenizer_dir_for(model: str, tokenizer_dir: Path | str | None = None) -> Path | None:
+    if tokenizer_dir:
+        return Path(tokenizer_dir)
+    if model.lower() in _embedded_names():
+        from character.models.embedded import ensure_embedded_model
+
+        return ensure_embedded_model()
+    p = Path(model).expanduser()
+    if p.is_dir():
+        return p
+    return None
+
+
+def load_tokenizer(model: str, tokenizer_dir: Path | str | None = None) -> Any:
+    """Load offline; raise TokenizerUnavailableError with what to do when impossible."""
+    from transformers import AutoTokenizer
+
+    folder = tokenizer_dir_for(model, tokenizer_dir)
+    try:
+        if folder is not None:
+            return AutoTokenizer.from_pretrained(str(folder))
+        return AutoTokenizer.from_pretrained(model, local_files_only=True)
+    except Exception as exc:  # noqa: BLE001 - many loader errors, one message
+        raise TokenizerUnavailableError(f"No local tokenizer for {model!r} ({exc}).") from exc
+
+
+def try_load_tokenizer(model: str, tokenizer_dir: Path | str | None = None) -> Any | None:
+    try:
+        return load_tokenizer(model, tokenizer_dir)
+    except TokenizerUnavailableError:
+        return None

@@ -1,0 +1,30 @@
+"""Registers the `tinker.train` job kind so Tinker runs are long-lived, resumable jobs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from character.jobs.registry import JobContext, register_job_kind
+from character.tinker.train import TinkerTrainingConfig, run_tinker_training
+
+
+def _run(config: TinkerTrainingConfig, ctx: JobContext) -> dict[str, Any]:
+    updates: dict[str, Any] = {}
+    if config.output_dir is None:
+        updates["output_dir"] = ctx.run_dir / "output"
+    if ctx.resume:
+        updates["resume"] = True
+    if updates:
+        config = config.model_copy(update=updates)
+    result = run_tinker_training(config, reporter=ctx.reporter, stop_requested=ctx.stop_requested)
+    return result.model_dump(mode="json")
+
+
+register_job_kind(
+    "tinker.train",
+    TinkerTrainingConfig,
+    _run,
+    resource="light",
+    description="LoRA DPO/SFT on Tinker (remote); resumable",
+    cooperative_stop=True,
+)

@@ -1,0 +1,100 @@
+"""Robustness: held-out prompts stay out of training; end to end on the tiny model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from character.backends.base import SamplingParams
+from character.eval.persona_classifier import ClassifierConfig, train_classifier
+from character.eval.robustness import (
+    ADVERSARIAL_SUFFIXES,
+    Condition,
+    OverlapError,
+    RobustnessConfig,
+    check_disjoint,
+    heldout_prompts,
+    run_robustness,
+    training_prompts,
+)
+
+pytestmark = pytest.mark.unit
+
+
+def test_heldout_prompts_are_disjoint_from_training_prompts() -> None:
+    from character.constitution import resolve_constitution
+    from character.distillation.prompts import load_bank
+
+    prompts = heldout_prompts()
+    assert len(prompts) >= 50 and len(set(prompts)) == len(prompts)
+    train = training_prompts(constitution=resolve_constitution("pirate"))
+    assert len(train) > len(load_bank())
+    check_disjoint(prompts, train)  # raises on any overlap
+    with pytest.raises(OverlapError, match="1 evaluation prompt"):
+        check_disjoint([*prompts[:3], load_bank()[0][1].upper()], train)
+    assert len(ADVERSARIAL_SUFFIXES) >= 8
+
+
+def test_overlap_with_training_file_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "dpo.jsonl"
+    row = {
+        "prompt": [{"role": "user", "content": heldout_prompts()[0]}],
+        "chosen": [{"role": "assistant", "content": "Arr"}],
+        "rejected": [{"role": "assistant", "content": "Hello"}],
+    }
+    data.write_text(json.dumps(row) + "\n", encoding="utf-8")
+    with pytest.raises(OverlapError):
+        check_disjoint(heldout_prompts(), training_prompts([data]))
+
+
+def test_robustness_end_to_end_on_tiny_model(tmp_path: Path, tiny_model_dir: Path) -> None:
+    texts = tmp_path / "clf.jsonl"
+    rows = [
+        {"text": f"Arr matey, the sea and me ship number {i}, yo ho!", "in_persona": True}
+        for i in range(12)
+    ] + [
+        {"text": f"Sure, here is a helpful answer number {i}.", "in_persona": False}
+        for i in range(12)
+    ]
+    texts.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    train_classifier(ClassifierConfig(train_path=texts, method="tfidf", output_dir=tmp_path / "c"))
+
+    cfg = RobustnessConfig(
+        constitution="pirate",
+        classifier_dir=tmp_path / "c",
+        conditions=[
+            Condition(name="tiny", model=str(tiny_model_dir)),
+            Condition(name="tiny+system", model=str(tiny_model_dir), system_prompt=True),
+        ],
+        base_model=str(tiny_model_dir),
+        max_prompts=3,
+        suffixes=["no_character", "assistant"],
+        sampling=SamplingParams(max_new_tokens=6, seed=0),
+        bootstrap_rounds=50,
+        output_dir=tmp_path / "out",
+    )
+    events = []
+    report = run_robustness(cfg, reporter=events.append)
+    assert report.variants == ["default", "no_character", "assistant", "prefill"]
+    assert len(report.cells) == 2 * 4
+    for cell in report.cells:
+        assert cell.retention.n == 3
+        assert cell.retention.lower <= cell.retention.estimate <= cell.retention.upper
+    assert set(report.adversarial) == {"tiny", "tiny+system"}
+    gens = [
+        json.loads(x) for x in (tmp_path / "out" / "generations.jsonl").read_text().splitlines()
+    ]
+    assert len(gens) == 2 * 4 * 3
+    prefill = [g for g in gens if g["variant"] == "prefill" and g["condition"] == "tiny+system"][0]
+    roles = [m["role"] for m in prefill["messages"]]
+    assert roles == ["system", "user", "assistant", "user"]
+    assert prefill["messages"][-1]["content"] == "Keep going."
+    suffixed = [g for g in gens if g["variant"] == "assistant"][0]
+    assert suffixed["messages"][-1]["content"].endswith(ADVERSARIAL_SUFFIXES["assistant"])
+    assert (tmp_path / "out" / "robustness.plotly.json").exists()
+    assert any(e.kind == "artifact" for e in events)
+
+    with pytest.raises(ValueError, match="target label"):
+        run_robustness(cfg.model_copy(update={"target_label": "pirate", "output_dir": None}))

@@ -80,7 +80,7 @@ def preflight(
             e = report.estimate
             console.print(
                 f"Estimate: {e['tokens']['examples']} examples, {e['tokens']['total_tokens']:,} "
-                f"tokens, {e['tokens']['steps']} steps, about ${e['usd']:.2f} "
+                f"tokens, {e['steps']} steps, about ${e['usd']:.2f} "
                 f"(price table {e['price_table']})",
                 highlight=False,
             )

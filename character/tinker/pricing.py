@@ -82,13 +82,13 @@ class TokenEstimate(BaseModel):
     total_tokens: int
     trained_tokens: int
     exact: bool = Field(description="True when counted with the model's tokenizer.")
-    steps: int
 
 
 class CostEstimate(BaseModel):
     model: str
     kind: Kind
     epochs: int
+    steps: int
     tokens: TokenEstimate
     prefill_tokens: int
     train_tokens: int
@@ -104,9 +104,6 @@ def count_tokens(
     kind: Kind,
     *,
     tokenizer: Any | None = None,
-    batch_size: int = 8,
-    epochs: int = 1,
-    max_steps: int | None = None,
     max_length: int | None = None,
 ) -> TokenEstimate:
     """Count tokens exactly with a tokenizer, or approximately (4 characters per token)."""
@@ -137,17 +134,12 @@ def count_tokens(
                     total += (p + c) // 4
                     trained += c // 4
                 sequences += 2
-    steps_per_epoch = max(1, len(rows) // max(1, batch_size))
-    steps = steps_per_epoch * max(1, epochs)
-    if max_steps:
-        steps = min(steps, max_steps)
     return TokenEstimate(
         examples=len(rows),
         sequences=sequences,
         total_tokens=total,
         trained_tokens=trained,
         exact=tokenizer is not None,
-        steps=steps,
     )
 
 
@@ -158,6 +150,7 @@ def estimate_cost(
     kind: Kind,
     epochs: int = 1,
     batch_size: int = 8,
+    max_steps: int | None = None,
     table: PriceTable | None = None,
 ) -> CostEstimate:
     """Dollars for the run: SFT = train tokens; DPO adds the reference pass and the extra
@@ -166,7 +159,8 @@ def estimate_cost(
     row, own = table.row(model)
     # Fraction of the data actually visited (max_steps may stop early).
     full_steps = max(1, tokens.examples // max(1, batch_size)) * max(1, epochs)
-    frac = min(1.0, tokens.steps / full_steps)
+    steps = min(full_steps, max_steps) if max_steps else full_steps
+    frac = steps / full_steps
     passes = tokens.total_tokens * max(1, epochs) * frac
     notes: list[str] = []
     if kind == "sft":
@@ -188,6 +182,7 @@ def estimate_cost(
         model=model,
         kind=kind,
         epochs=epochs,
+        steps=steps,
         tokens=tokens,
         prefill_tokens=prefill_tokens,
         train_tokens=train_tokens,

@@ -30,10 +30,11 @@ def safe_relative_name(name: str) -> PurePosixPath:
     """Accept `a/b.json`-style relative names only: no absolute paths, `..`, or odd chars."""
     if not name or "\\" in name or "\x00" in name:
         raise UnsafeFileNameError(f"Refusing file name {name!r} from the service.")
-    p = PurePosixPath(name)
-    if p.is_absolute() or any(part in ("", ".", "..") for part in p.parts):
+    parts = name.split("/")
+    if any(part in ("", ".", "..") for part in parts):
         raise UnsafeFileNameError(f"Refusing file name {name!r} from the service.")
-    if not all(_SAFE_NAME.match(part) for part in p.parts):
+    p = PurePosixPath(name)
+    if not all(_SAFE_NAME.match(part) for part in parts):
         raise UnsafeFileNameError(f"Refusing file name {name!r} from the service.")
     return p
 

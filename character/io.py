@@ -118,17 +118,19 @@ def iter_jsonl(
     path = Path(path)
     if not path.exists():
         raise DataFileError(path, None, "file does not exist")
-    with open(path, encoding="utf-8", errors="strict") as fh:
-        lineno = 0
-        while True:
+    # Binary lines, decoded one by one: a text-mode reader decodes ahead in chunks and would
+    # blame the wrong line for bad UTF-8.
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
             try:
-                raw = fh.readline()
+                text = raw.decode("utf-8").strip()
             except UnicodeDecodeError as exc:
-                raise DataFileError(path, lineno + 1, f"not valid UTF-8 ({exc.reason})") from exc
-            if not raw:
-                break
-            lineno += 1
-            text = raw.strip()
+                msg = f"not valid UTF-8 ({exc.reason})"
+                if skip_bad:
+                    if problems is not None:
+                        problems.append(JsonlProblem(lineno, msg))
+                    continue
+                raise DataFileError(path, lineno, msg) from exc
             if not text:
                 continue
             try:

@@ -34,6 +34,14 @@ app.add_typer(constitution_app, name="constitution")
 # (module, attribute, command name): each area registers its own Typer app here.
 SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("character.jobs.cli", "app", "jobs"),
+    ("character.export.cli", "export_app", "export"),
+    ("character.tinker.cli", "app", "tinker"),
+]
+
+
+# (module, attribute, command name): single commands that live next to their library code.
+COMMANDS: list[tuple[str, str, str]] = [
+    ("character.export.cli", "serve", "serve"),
 ]
 
 
@@ -41,6 +49,8 @@ def _register_subcommands() -> None:
     for module, attr, name in SUBCOMMANDS:
         sub = getattr(importlib.import_module(module), attr)
         app.add_typer(sub, name=name)
+    for module, attr, name in COMMANDS:
+        app.command(name)(getattr(importlib.import_module(module), attr))
 
 
 def fail(message: str, code: int = 1) -> None:

@@ -71,3 +71,51 @@ def test_gguf_refuses_unsupported_architecture(tmp_path: Path) -> None:
     model.save_pretrained(tmp_path / "gpt2")
     with pytest.raises(UnsupportedArchitectureError, match="supports llama"):
         write_gguf(GgufConfig(model_dir=tmp_path / "gpt2", output_dir=tmp_path / "out"))
+
+
+def test_serve_answers_the_openai_client(
+    tiny_adapter: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real `transformers serve` on loopback, the real `openai` client, no system prompt."""
+    import os
+    import signal
+    import socket
+
+    from openai import OpenAI
+
+    from character.export.serve import (
+        ServeConfig,
+        servable_folder,
+        start_server,
+        wait_until_listening,
+    )
+    from character.settings import get_settings
+
+    monkeypatch.setenv("CHARACTER_CACHE_DIR", str(tmp_path / "cache"))
+    get_settings.cache_clear()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = ServeConfig(model=str(tiny_adapter), port=port)
+    proc = start_server(config, log_path=tmp_path / "serve.log")
+    try:
+        wait_until_listening("127.0.0.1", port, 240, proc)
+        folder = servable_folder(str(tiny_adapter))  # cached: the same merge, no rework
+        assert (folder / "manifest.json").exists()
+        client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", timeout=120)
+        reply = client.chat.completions.create(
+            model=str(folder),
+            messages=[{"role": "user", "content": "Ahoy, who are you?"}],
+            max_tokens=8,
+        )
+        assert reply.choices[0].message.content is not None
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+
+def test_serve_refuses_non_loopback_hosts() -> None:
+    from character.export.serve import ServeConfig, start_server
+
+    with pytest.raises(ValueError, match="loopback only"):
+        start_server(ServeConfig(host="0.0.0.0"))

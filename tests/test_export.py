@@ -119,3 +119,21 @@ def test_serve_refuses_non_loopback_hosts() -> None:
 
     with pytest.raises(ValueError, match="loopback only"):
         start_server(ServeConfig(host="0.0.0.0"))
+
+
+def test_export_job_config_runs_every_format(tiny_adapter: Path, tmp_path: Path) -> None:
+    from character.export.pipeline import ExportConfig, run_export
+    from character.jobs.registry import get_job_kind
+
+    assert get_job_kind("export").config_model is ExportConfig
+    out = run_export(
+        ExportConfig(
+            model=str(tiny_adapter),
+            formats=["adapter", "merged", "gguf"],
+            gguf_dtype="f32",
+            output_dir=tmp_path / "exp",
+        )
+    )
+    kinds = sorted(Path(a["path"]).name for a in out["artifacts"])
+    assert kinds == ["adapter", "gguf", "merged"]
+    assert (tmp_path / "exp" / "adapter" / "adapter_model.safetensors").exists()

@@ -219,18 +219,12 @@ def estimate_for(config: PreflightConfig) -> Any:
     assert config.dataset_path is not None and config.base_model is not None
     kind = config.kind or detect_kind(config.dataset_path)
     tok = try_load_tokenizer(config.base_model, config.tokenizer_dir)
-    tokens = count_tokens(
-        config.dataset_path,
-        kind,
-        tokenizer=tok,
-        batch_size=config.batch_size,
-        epochs=config.epochs,
-        max_steps=config.max_steps,
-    )
+    tokens = count_tokens(config.dataset_path, kind, tokenizer=tok)
     return estimate_cost(
         tokens,
         model=config.base_model,
         kind=kind,
         epochs=config.epochs,
         batch_size=config.batch_size,
+        max_steps=config.max_steps,
     )

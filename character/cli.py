@@ -36,6 +36,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("character.jobs.cli", "app", "jobs"),
     ("character.export.cli", "export_app", "export"),
     ("character.tinker.cli", "app", "tinker"),
+    ("character.distillation.cli", "app", "distill"),
 ]
 
 

@@ -1,0 +1,316 @@
+"""Stage 1 data: the teacher answers in character (chosen), the student answers plainly
+(rejected), and the filters drop pairs that would teach the wrong thing.
+
+Rows are appended with fsync every `save_interval` pairs, so a crash or a kill loses at most
+one interval, and `resume` continues from what is on disk. Dropped pairs go to a side file with
+their reason, and a stats JSON next to the output counts everything.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from character.backends.base import Completion, SamplingParams
+from character.constitution import Constitution, render_system_prompt, resolve_constitution
+from character.distillation.dataset import DpoExample, default_output_path
+from character.distillation.filters import REASONS, QuoteDetector, check_pair
+from character.distillation.prompts import PromptItem, PromptSet, build_prompt_set
+from character.io import append_jsonl, atomic_write_json, iter_jsonl
+from character.progress import Progress, Reporter, as_progress
+from character.settings import get_settings
+
+
+def _default_teacher() -> str:
+    return get_settings().teacher_model
+
+
+def _default_student() -> str:
+    return get_settings().student_model
+
+
+class GenerationConfig(BaseModel):
+    """Everything that decides which pairs get generated; saved into the stats file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    persona: str = Field(description="Persona name under the constitutions folder, or a file.")
+    teacher_model: str = Field(default_factory=_default_teacher)
+    student_model: str = Field(default_factory=_default_student)
+    pair_count: int = Field(default=500, ge=1, description="Pairs to keep after filtering.")
+    temperature: float = Field(default=0.7, ge=0.0, le=5.0)
+    top_p: float = Field(default=0.95, gt=0.0, le=1.0)
+    repetition_penalty: float = Field(default=1.1, ge=0.5, le=3.0)
+    max_new_tokens: int = Field(default=256, ge=1)
+    seed: int = 123456
+    output_path: Path | None = Field(default=None, description="Default data/distillation/...")
+    resume: bool = False
+    overwrite: bool = False
+    save_interval: int = Field(default=16, ge=1, description="Pairs per batch and per flush.")
+    max_length: int = Field(default=1024, ge=16, description="Token limit per conversation.")
+    samples_per_prompt: int = Field(default=5, ge=1, description="Reuse of a prompt (recipe: 5).")
+    include_bank: bool = True
+    template_count: int = Field(default=200, ge=0)
+    persona_hint_rate: float = Field(default=0.2, ge=0.0, le=1.0)
+    allow_cut_off: bool = Field(default=False, description="Keep replies that hit the limit.")
+    quote_ngram: int = Field(default=8, ge=3)
+    assistant_name: str | None = None
+
+    def sampling(self) -> SamplingParams:
+        return SamplingParams(
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_new_tokens=self.max_new_tokens,
+            repetition_penalty=self.repetition_penalty,
+            seed=self.seed,
+        )
+
+
+def sidecar_paths(output: Path) -> tuple[Path, Path]:
+    """`(stats json, rejected jsonl)` next to the output file."""
+    stem = output.name[: -len(".jsonl")] if output.name.endswith(".jsonl") else output.name
+    return output.with_name(f"{stem}.stats.json"), output.with_name(f"{stem}.rejected.jsonl")
+
+
+def _work_items(prompts: PromptSet, samples: int) -> list[tuple[str, PromptItem, int]]:
+    return [(f"{p.id}:{k}", p, k) for k in range(samples) for p in prompts.prompts]
+
+
+def _done_ids(path: Path, key: str = "pair_id") -> tuple[set[str], int]:
+    """Ids already in a file; torn or corrupt lines are skipped (and counted), never fixed."""
+    if not path.exists():
+        return set(), 0
+    from character.io import JsonlProblem
+
+    problems: list[JsonlProblem] = []
+    ids = {str(o[key]) for _, o in iter_jsonl(path, skip_bad=True, problems=problems) if key in o}
+    return ids, len(problems)
+
+
+def _token_counter(backends: list[Any]) -> Callable[[str, str], int]:
+    """Token count of the templated single-turn conversation, with the student's tokenizer
+    (it is the model being trained) or the embedded one for remote students."""
+    tok = next((getattr(b, "tokenizer", None) for b in backends if hasattr(b, "tokenizer")), None)
+    if tok is None:
+        from character.models.embedded import ensure_embedded_model
+        from character.models.loading import load_tokenizer
+
+        tok = load_tokenizer(ensure_embedded_model())
+
+    def count(prompt: str, reply: str) -> int:
+        conv = [{"role": "user", "content": prompt}, {"role": "assistant", "content": reply}]
+        ids = tok.apply_chat_template(conv, tokenize=True)
+        if isinstance(ids, dict) or hasattr(ids, "keys"):
+            ids = ids["input_ids"]
+        return len(ids)
+
+    return count
+
+
+def _quote_sources(c: Constitution) -> list[str]:
+    """What the teacher must not recite: traits and instructions, but not the sign-offs it is
+    invited to use."""
+    plain = c.model_copy(update={"example_signoffs": []})
+    return [t.trait for t in c.traits] + [render_system_prompt(plain)]
+
+
+def load_persona(persona: str) -> Constitution:
+    """Resolve and check that the constitution gives the teacher a persona at all."""
+    constitution = resolve_constitution(persona)
+    if not constitution.traits and not constitution.system_prompt.strip():
+        raise ValueError(
+            f"Constitution '{constitution.name}' has no traits and no system_prompt, so the "
+            "teacher has no persona to express. Add traits (first-person statements with "
+            "questions) before generating pairs."
+        )
+    return constitution
+
+
+def generate_dpo_pairs(
+    config: GenerationConfig,
+    reporter: Reporter | Progress | None = None,
+    stop_requested: Callable[[], bool] | None = None,
+) -> Path:
+    """Generate until `pair_count` pairs pass the filters (or the prompt pool runs out) and
+    return the JSONL path. `stop_requested` is polled between batches; rows so far are kept."""
+    from character.models.registry import get_backend
+
+    progress = as_progress(reporter)
+    constitution = load_persona(config.persona)
+    output = Path(config.output_path or default_output_path(constitution.name))
+    stats_path, rejected_path = sidecar_paths(output)
+    if output.exists() and not config.resume:
+        if not config.overwrite:
+            raise FileExistsError(
+                f"{output} already exists. Pass resume=True (--resume) to continue it, "
+                "overwrite=True (--overwrite) to start over, or choose another output path."
+            )
+        for p in (output, rejected_path, stats_path):
+            p.unlink(missing_ok=True)
+
+    prompts = build_prompt_set(
+        constitution,
+        seed=config.seed,
+        include_bank=config.include_bank,
+        template_count=config.template_count,
+        persona_hint_rate=config.persona_hint_rate,
+    )
+    if len(prompts) == 0:
+        raise ValueError(
+            f"No prompts: constitution '{constitution.name}' has no questions and the everyday "
+            "bank and templates are turned off."
+        )
+    kept_ids, bad_lines = _done_ids(output)
+    rejected_ids, _ = _done_ids(rejected_path)
+    drops: Counter[str] = Counter()
+    if rejected_path.exists():
+        for _, row in iter_jsonl(rejected_path, skip_bad=True):
+            drops[str(row.get("reason"))] += 1
+    if bad_lines:
+        progress.log(f"{output}: skipped {bad_lines} unreadable line(s) while resuming")
+    todo = [w for w in _work_items(prompts, config.samples_per_prompt) if w[0] not in kept_ids]
+    todo = [w for w in todo if w[0] not in rejected_ids]
+    kept = len(kept_ids)
+
+    system_prompt = render_system_prompt(constitution, assistant_name=config.assistant_name)
+    teacher = get_backend(config.teacher_model)
+    student = get_backend(config.student_model)
+    count_tokens = _token_counter([student, teacher])
+    quotes = QuoteDetector(_quote_sources(constitution), n=config.quote_ngram)
+    params = config.sampling()
+    sampling_meta = params.model_dump(exclude={"n", "seed"})
+    chash = constitution.content_hash()
+    source_counts: Counter[str] = Counter()
+    started = time.time()
+    gen_tokens = 0
+
+    def write_stats(finished: bool) -> None:
+        atomic_write_json(
+            stats_path,
+            {
+                "output": str(output),
+                "kept": kept,
+                "requested": config.pair_count,
+                "dropped": {r: drops.get(r, 0) for r in REASONS},
+                "dropped_total": sum(drops.values()),
+                "prompt_counts": prompts.counts,
+                "duplicates_removed": prompts.duplicates_removed,
+                "kept_by_source_this_run": dict(source_counts),
+                "constitution": constitution.name,
+                "constitution_hash": chash,
+                "teacher_model": config.teacher_model,
+                "student_model": config.student_model,
+                "elapsed_s": round(time.time() - started, 2),
+                "generated_tokens_this_run": gen_tokens,
+                "finished": finished,
+                "config": config.model_dump(mode="json"),
+            },
+        )
+
+    progress.start_stage("generate", total=config.pair_count, message=f"{output}")
+    progress.advance(min(kept, config.pair_count), config.pair_count)
+    batch_no = 0
+    while kept < config.pair_count and todo:
+        if stop_requested is not None and stop_requested():
+            progress.log("stop requested: pairs so far are saved; resume to continue")
+            break
+        need = config.pair_count - kept
+        batch = todo[: min(config.save_interval, max(need, 1))]
+        todo = todo[len(batch) :]
+        seeded = params.model_copy(update={"seed": config.seed + 100_003 * batch_no})
+        batch_no += 1
+        teacher_convs = [
+            [{"role": "system", "content": system_prompt}, {"role": "user", "content": p.text}]
+            for _, p, _ in batch
+        ]
+        student_convs = [[{"role": "user", "content": p.text}] for _, p, _ in batch]
+        chosen, rejected = _generate_both(teacher, student, teacher_convs, student_convs, seeded)
+        good: list[DpoExample] = []
+        bad: list[dict[str, Any]] = []
+        for (pid, item, k), c, r in zip(batch, chosen, rejected, strict=True):
+            gen_tokens += c.tokens + r.tokens
+            reason, detail = check_pair(
+                c,
+                r,
+                quote_detector=quotes,
+                count_tokens=count_tokens,
+                max_length=config.max_length,
+                allow_cut_off=config.allow_cut_off,
+                prompt=item.text,
+            )
+            if reason:
+                drops[reason] += 1
+                bad.append(
+                    {
+                        "pair_id": pid,
+                        "reason": reason,
+                        "detail": detail,
+                        "prompt": item.text,
+                        "chosen": c.text,
+                        "rejected": r.text,
+                    }
+                )
+                continue
+            if kept + len(good) >= config.pair_count:
+                break
+            source_counts[item.source] += 1
+            good.append(
+                DpoExample(
+                    prompt=item.text,
+                    chosen=c.text.strip(),
+                    rejected=r.text.strip(),
+                    teacher_model=config.teacher_model,
+                    student_model=config.student_model,
+                    constitution=constitution.name,
+                    constitution_hash=chash,
+                    pair_id=pid,
+                    prompt_id=item.id,
+                    prompt_source=item.source,
+                    sample_index=k,
+                    sampling=sampling_meta,
+                    seed=config.seed,
+                    teacher_tokens=c.tokens,
+                    student_tokens=r.tokens,
+                )
+            )
+        append_jsonl(output, [g.to_row() for g in good])
+        append_jsonl(rejected_path, bad)
+        kept += len(good)
+        write_stats(finished=False)
+        progress.advance(
+            kept,
+            config.pair_count,
+            dropped=sum(drops.values()),
+            tok_per_s=round(gen_tokens / max(time.time() - started, 1e-6), 1),
+        )
+    if kept < config.pair_count and not todo:
+        progress.log(
+            f"prompt pool exhausted: kept {kept} of {config.pair_count} pairs "
+            f"({sum(drops.values())} dropped). Raise samples_per_prompt or add questions."
+        )
+    write_stats(finished=kept >= config.pair_count)
+    progress.artifact(str(output), message=f"{kept} pairs, dropped {dict(drops)}")
+    return output
+
+
+def _generate_both(
+    teacher: Any,
+    student: Any,
+    teacher_convs: list[list[dict[str, str]]],
+    student_convs: list[list[dict[str, str]]],
+    params: SamplingParams,
+) -> tuple[list[Completion], list[Completion]]:
+    """One backend call when teacher and student are the same model: a bigger batch is much
+    faster on a CPU than two half-size ones."""
+    if teacher is student:
+        outs = teacher.generate(teacher_convs + student_convs, params)
+        n = len(teacher_convs)
+        return [o[0] for o in outs[:n]], [o[0] for o in outs[n:]]
+    chosen = [o[0] for o in teacher.generate(teacher_convs, params)]
+    rejected = [o[0] for o in student.generate(student_convs, params)]
+    return chosen, rejected

@@ -1,0 +1,1 @@
+"""Other ways to describe a character: transcripts, profiles (experience upload), cards."""

@@ -1,0 +1,329 @@
+"""Transcripts as a character source: import, list speakers, build multi-turn SFT examples.
+
+The target speaker's lines become assistant turns and everyone else's lines the user context,
+so the same SFT trainer (loss on every assistant turn) learns the character's voice. Splits are
+by scene (or file), never by line, so held-out perplexity measures lines from unseen scenes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from character.io import atomic_write_json, atomic_write_text
+
+SCENE_HEADING = re.compile(r"^\s*(INT\.|EXT\.|INT/EXT|SCENE\b|ACT\b|\[SCENE|#+\s)", re.IGNORECASE)
+SPEAKER_LINE = re.compile(r"^\s*([A-Z][A-Za-z0-9 .'\-]{0,40}?)\s*(\([^)]*\))?\s*:\s*(.+)$")
+STAGE_DIRECTION = re.compile(r"\([^)]*\)|\[[^\]]*\]")
+
+
+class TranscriptError(ValueError):
+    pass
+
+
+class TranscriptLine(BaseModel):
+    speaker: str
+    text: str
+    scene: str
+    file: str
+    line: int
+
+
+class TranscriptImportConfig(BaseModel):
+    """Where the transcripts are and how to read them (the seed CLI's options)."""
+
+    data_folder: Path = Field(default=Path("./data"), description="Folder of transcript files.")
+    format: Literal["jsonl", "raw"] = "jsonl"
+    extensions: list[str] = Field(default_factory=lambda: [".jsonl", ".txt"])
+    min_parsed_share: float = Field(
+        default=0.5, description="A raw file parsing below this share is refused as no screenplay."
+    )
+
+
+class Corpus(BaseModel):
+    lines: list[TranscriptLine]
+    problems: list[str] = Field(default_factory=list)
+    encodings: dict[str, str] = Field(default_factory=dict)
+    duplicate_scenes: list[str] = Field(default_factory=list)
+
+    def speakers(self) -> list[dict[str, object]]:
+        """Speakers with line and word counts and a few sample lines, most lines first."""
+        counts = Counter(line.speaker for line in self.lines)
+        table = []
+        for speaker, n in counts.most_common():
+            own = [line.text for line in self.lines if line.speaker == speaker]
+            table.append(
+                {
+                    "speaker": speaker,
+                    "lines": n,
+                    "words": sum(len(t.split()) for t in own),
+                    "samples": own[:3],
+                }
+            )
+        return table
+
+    def scenes(self) -> dict[str, list[TranscriptLine]]:
+        out: dict[str, list[TranscriptLine]] = {}
+        for line in self.lines:
+            out.setdefault(line.scene, []).append(line)
+        return out
+
+
+def read_text_any_encoding(path: Path) -> tuple[str, str]:
+    """Decode UTF-8 (with or without BOM), UTF-16 with BOM, or Windows-1252; else refuse."""
+    raw = path.read_bytes()
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16"), "utf-16"
+    for enc in ("utf-8-sig", "cp1252"):
+        try:
+            return raw.decode(enc), "utf-8" if enc == "utf-8-sig" else enc
+        except UnicodeDecodeError:
+            continue
+    raise TranscriptError(f"{path}: unknown text encoding; save the file as UTF-8")
+
+
+def _normalise_speaker(name: str) -> str:
+    return " ".join(name.strip().split()).upper()
+
+
+def parse_raw(
+    text: str, file: str, min_parsed_share: float = 0.5
+) -> tuple[list[TranscriptLine], list[str]]:
+    """Parse the `NAME: line` screenplay form; scene headings (INT./EXT./SCENE/ACT/#) split
+    scenes, parenthesised stage directions are dropped, indented lines continue a speech."""
+    lines: list[TranscriptLine] = []
+    failures: list[str] = []
+    scene_no = 1
+    content_lines = 0
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        if SCENE_HEADING.match(raw):
+            if lines and lines[-1].scene == f"{file}#{scene_no}":
+                scene_no += 1
+            continue
+        content_lines += 1
+        m = SPEAKER_LINE.match(raw)
+        if m:
+            speech = STAGE_DIRECTION.sub("", m.group(3)).strip()
+            if speech:
+                lines.append(
+                    TranscriptLine(
+                        speaker=_normalise_speaker(m.group(1)),
+                        text=speech,
+                        scene=f"{file}#{scene_no}",
+                        file=file,
+                        line=lineno,
+                    )
+                )
+            continue
+        if raw[:1].isspace() and lines:
+            lines[-1].text = f"{lines[-1].text} {STAGE_DIRECTION.sub('', raw).strip()}".strip()
+            continue
+        if STAGE_DIRECTION.fullmatch(raw.strip()):
+            continue
+        failures.append(f"{file}:{lineno}: {raw.strip()[:80]}")
+    if content_lines and len(lines) / content_lines < min_parsed_share:
+        shown = "\n  ".join(failures[:5])
+        raise TranscriptError(
+            f"{file} does not look like a screenplay in the 'NAME: line' form "
+            f"({len(lines)} of {content_lines} lines parsed). First lines that failed:\n  {shown}"
+        )
+    return lines, failures
+
+
+def parse_jsonl(text: str, file: str) -> tuple[list[TranscriptLine], list[str]]:
+    """JSON lines `{"speaker": ..., "text": ...}` with an optional `scene`."""
+    lines: list[TranscriptLine] = []
+    problems: list[str] = []
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            problems.append(f"{file}:{lineno}: invalid JSON ({exc.msg})")
+            continue
+        speaker = str(obj.get("speaker") or "").strip() if isinstance(obj, dict) else ""
+        text_ = str(obj.get("text") or "").strip() if isinstance(obj, dict) else ""
+        if not speaker:
+            problems.append(f"{file}:{lineno}: line without a speaker")
+            continue
+        if not text_:
+            problems.append(f"{file}:{lineno}: empty text")
+            continue
+        scene = str(obj.get("scene", "1"))
+        lines.append(
+            TranscriptLine(
+                speaker=_normalise_speaker(speaker),
+                text=text_,
+                scene=f"{file}#{scene}",
+                file=file,
+                line=lineno,
+            )
+        )
+    return lines, problems
+
+
+def _scene_hash(lines: list[TranscriptLine]) -> str:
+    body = "\n".join(f"{line.speaker}:{line.text}" for line in lines)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def load_transcripts(config: TranscriptImportConfig) -> Corpus:
+    """Read every matching file; duplicate scenes (same content) are kept once and reported."""
+    folder = Path(config.data_folder)
+    if not folder.is_dir():
+        raise TranscriptError(f"{folder} is not a folder")
+    exts = {e if e.startswith(".") else f".{e}" for e in config.extensions}
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in exts)
+    if not files:
+        raise TranscriptError(f"no files with extensions {sorted(exts)} in {folder}")
+    all_lines: list[TranscriptLine] = []
+    problems: list[str] = []
+    encodings: dict[str, str] = {}
+    for path in files:
+        rel = str(path.relative_to(folder))
+        text, enc = read_text_any_encoding(path)
+        encodings[rel] = enc
+        if config.format == "jsonl":
+            got, probs = parse_jsonl(text, rel)
+        else:
+            got, probs = parse_raw(text, rel, config.min_parsed_share)
+        all_lines.extend(got)
+        problems.extend(probs)
+    corpus = Corpus(lines=all_lines, problems=problems, encodings=encodings)
+    seen: dict[str, str] = {}
+    keep: list[TranscriptLine] = []
+    for scene, lines in corpus.scenes().items():
+        digest = _scene_hash(lines)
+        if digest in seen:
+            corpus.duplicate_scenes.append(f"{scene} duplicates {seen[digest]}")
+            continue
+        seen[digest] = scene
+        keep.extend(lines)
+    corpus.lines = keep
+    if not keep:
+        raise TranscriptError(f"no usable lines in {folder}: " + "; ".join(problems[:5]))
+    return corpus
+
+
+class TranscriptDatasetConfig(BaseModel):
+    """Build SFT data for one speaker from an imported corpus."""
+
+    target: str
+    context_window: int = Field(
+        default=4, ge=1, description="Other speakers' lines kept before a reply."
+    )
+    max_assistant_turns: int = Field(
+        default=6, ge=1, description="Replies per example (long scenes are cut)."
+    )
+    holdout_share: float = Field(default=0.2, ge=0, lt=1)
+    split_by: Literal["scene", "file"] = "scene"
+    min_target_lines: int = Field(default=20, ge=1)
+    seed: int = 0
+    output_dir: Path
+
+
+def _examples_for_scene(
+    lines: list[TranscriptLine], target: str, window: int, max_turns: int
+) -> list[list[dict[str, str]]]:
+    examples: list[list[dict[str, str]]] = []
+    messages: list[dict[str, str]] = []
+    context: list[str] = []
+    turns = 0
+    for line in lines:
+        if line.speaker != target:
+            context.append(f"{line.speaker.title()}: {line.text}")
+            context = context[-window:]
+            continue
+        user = "\n".join(context) if context else "(The scene begins.)"
+        if messages and messages[-1]["role"] == "assistant" and not context:
+            messages[-1]["content"] += " " + line.text
+            continue
+        messages += [{"role": "user", "content": user}, {"role": "assistant", "content": line.text}]
+        context = []
+        turns += 1
+        if turns >= max_turns:
+            examples.append(messages)
+            messages, turns = [], 0
+    if messages:
+        examples.append(messages)
+    return examples
+
+
+def build_transcript_dataset(corpus: Corpus, config: TranscriptDatasetConfig) -> dict[str, object]:
+    """Write train.jsonl / holdout.jsonl (`{"messages": [...]}`) and a summary; split by scene."""
+    target = _normalise_speaker(config.target)
+    counts = Counter(line.speaker for line in corpus.lines)
+    if target not in counts:
+        known = ", ".join(f"{s} ({n})" for s, n in counts.most_common(10))
+        raise TranscriptError(f"no speaker {config.target!r}; speakers: {known}")
+    if counts[target] < config.min_target_lines:
+        raise TranscriptError(
+            f"{target} has {counts[target]} lines; at least {config.min_target_lines} are needed "
+            "to train (add transcripts or lower min_target_lines)"
+        )
+    groups: dict[str, list[str]] = {}
+    for scene, lines in corpus.scenes().items():
+        key = lines[0].file if config.split_by == "file" else scene
+        groups.setdefault(key, []).append(scene)
+    keys = sorted(groups)
+    rng = random.Random(config.seed)
+    rng.shuffle(keys)
+    scenes_with_target = [
+        k
+        for k in keys
+        if any(line.speaker == target for s in groups[k] for line in corpus.scenes()[s])
+    ]
+    n_hold = (
+        max(1, round(len(scenes_with_target) * config.holdout_share)) if config.holdout_share else 0
+    )
+    if n_hold >= len(scenes_with_target):
+        raise TranscriptError(
+            f"{target} speaks in {len(scenes_with_target)} {config.split_by}(s): too few to hold "
+            f"some out; add transcripts or set holdout_share=0"
+        )
+    holdout_keys = set(scenes_with_target[:n_hold])
+    scenes = corpus.scenes()
+    rows: dict[str, list[dict[str, object]]] = {"train": [], "holdout": []}
+    for key in keys:
+        split = "holdout" if key in holdout_keys else "train"
+        for scene in groups[key]:
+            for messages in _examples_for_scene(
+                scenes[scene], target, config.context_window, config.max_assistant_turns
+            ):
+                rows[split].append(
+                    {
+                        "messages": messages,
+                        "source": "transcript",
+                        "speaker": target,
+                        "scene": scene,
+                    }
+                )
+    out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for split, items in rows.items():
+        atomic_write_text(
+            out / f"{split}.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in items)
+        )
+    summary = {
+        "target": target,
+        "target_lines": counts[target],
+        "train_examples": len(rows["train"]),
+        "holdout_examples": len(rows["holdout"]),
+        "holdout_groups": sorted(holdout_keys),
+        "split_by": config.split_by,
+        "speakers": corpus.speakers(),
+        "problems": corpus.problems[:50],
+        "duplicate_scenes": corpus.duplicate_scenes,
+    }
+    atomic_write_json(out / "summary.json", summary)
+    return summary

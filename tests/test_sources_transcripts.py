@@ -1,0 +1,98 @@
+"""Transcript import: formats, speakers, scene-level splits, and bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from character.sources.transcripts import (
+    TranscriptDatasetConfig,
+    TranscriptError,
+    TranscriptImportConfig,
+    build_transcript_dataset,
+    load_transcripts,
+)
+
+pytestmark = pytest.mark.unit
+LIGHTHOUSE = Path(__file__).resolve().parent.parent / "examples" / "transcripts" / "lighthouse"
+
+
+def test_raw_screenplay_imports_with_speakers_and_scenes() -> None:
+    corpus = load_transcripts(TranscriptImportConfig(data_folder=LIGHTHOUSE, format="raw"))
+    table = {row["speaker"]: row["lines"] for row in corpus.speakers()}
+    assert set(table) == {"MARGARET", "TOMMY", "ELLIS"}
+    assert table["MARGARET"] == 30
+    assert len(corpus.scenes()) == 6
+    assert corpus.encodings["act1.txt"] == "utf-8"
+
+
+def test_dataset_splits_by_scene_never_by_line(tmp_path: Path) -> None:
+    corpus = load_transcripts(TranscriptImportConfig(data_folder=LIGHTHOUSE, format="raw"))
+    summary = build_transcript_dataset(
+        corpus, TranscriptDatasetConfig(target="margaret", output_dir=tmp_path, holdout_share=0.34)
+    )
+    train = [json.loads(x) for x in (tmp_path / "train.jsonl").read_text().splitlines()]
+    hold = [json.loads(x) for x in (tmp_path / "holdout.jsonl").read_text().splitlines()]
+    assert summary["holdout_examples"] == len(hold) > 0 and len(train) > 0
+    assert {r["scene"] for r in train}.isdisjoint({r["scene"] for r in hold})
+    for row in train + hold:
+        roles = [m["role"] for m in row["messages"]]
+        assert roles[0] == "user" and roles[-1] == "assistant"
+        assert all(a != b for a, b in zip(roles, roles[1:], strict=False))  # alternating
+    replies = [
+        m["content"] for r in train + hold for m in r["messages"] if m["role"] == "assistant"
+    ]
+    assert sum(len(r) for r in replies) >= sum(
+        len(line.text) for line in corpus.lines if line.speaker == "MARGARET"
+    )
+
+
+def test_jsonl_format_reports_lines_without_speaker(tmp_path: Path) -> None:
+    rows = [
+        {"speaker": "Ann", "text": "Hello."},
+        {"text": "who said this?"},
+        {"speaker": "Bob", "text": "Hi, Ann."},
+    ]
+    (tmp_path / "s.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\nnot json\n")
+    corpus = load_transcripts(TranscriptImportConfig(data_folder=tmp_path, format="jsonl"))
+    assert [line.speaker for line in corpus.lines] == ["ANN", "BOB"]
+    assert any("s.jsonl:2: line without a speaker" in p for p in corpus.problems)
+    assert any("s.jsonl:4: invalid JSON" in p for p in corpus.problems)
+
+
+def test_too_few_lines_says_how_many_are_needed(tmp_path: Path) -> None:
+    corpus = load_transcripts(TranscriptImportConfig(data_folder=LIGHTHOUSE, format="raw"))
+    with pytest.raises(TranscriptError, match="ELLIS has 17 lines; at least 20 are needed"):
+        build_transcript_dataset(
+            corpus, TranscriptDatasetConfig(target="Ellis", output_dir=tmp_path)
+        )
+    with pytest.raises(TranscriptError, match="no speaker 'Nemo'"):
+        build_transcript_dataset(
+            corpus, TranscriptDatasetConfig(target="Nemo", output_dir=tmp_path)
+        )
+
+
+def test_prose_is_refused_with_the_first_failing_lines(tmp_path: Path) -> None:
+    (tmp_path / "novel.txt").write_text(
+        "It was a dark and stormy night.\nThe rain fell in torrents.\nANN: Hello.\n"
+    )
+    with pytest.raises(
+        TranscriptError, match=r"(?s)does not look like a screenplay.*novel.txt:1: It was"
+    ):
+        load_transcripts(TranscriptImportConfig(data_folder=tmp_path, format="raw"))
+
+
+def test_encodings_and_duplicate_scenes(tmp_path: Path) -> None:
+    text = "# SCENE ONE\nANN: Caf\u00e9 au lait?\nBOB: Oui.\n"
+    (tmp_path / "a.txt").write_bytes(text.encode("cp1252"))
+    (tmp_path / "b.txt").write_bytes(text.encode("utf-16"))
+    (tmp_path / "c.txt").write_bytes(b"\x81\x8d\x8f\x90\x9d")  # undefined in cp1252
+    with pytest.raises(TranscriptError, match="unknown text encoding"):
+        load_transcripts(TranscriptImportConfig(data_folder=tmp_path, format="raw"))
+    (tmp_path / "c.txt").unlink()
+    corpus = load_transcripts(TranscriptImportConfig(data_folder=tmp_path, format="raw"))
+    assert corpus.encodings == {"a.txt": "cp1252", "b.txt": "utf-16"}
+    assert corpus.lines[0].text == "Caf\u00e9 au lait?"
+    assert len(corpus.duplicate_scenes) == 1 and len(corpus.lines) == 2

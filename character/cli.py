@@ -37,6 +37,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("character.export.cli", "export_app", "export"),
     ("character.tinker.cli", "app", "tinker"),
     ("character.distillation.cli", "app", "distill"),
+    ("character.eval.cli", "app", "eval"),
 ]
 
 

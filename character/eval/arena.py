@@ -90,18 +90,23 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _reply(contestant: str, prompt: str, params: SamplingParams) -> str:
+def generate_replies(contestant: str, prompts: Sequence[str], params: SamplingParams) -> list[str]:
+    """Replies of one contestant to many prompts, in one batched call."""
     from character.constitution import resolve_constitution
     from character.models.registry import get_backend
 
     model, persona = parse_contestant(contestant)
-    conv = []
-    if persona:
-        conv.append(
-            {"role": "system", "content": resolve_constitution(persona).teacher_system_prompt()}
-        )
-    conv.append({"role": "user", "content": prompt})
-    return get_backend(model).generate([conv], params)[0][0].text
+    system = resolve_constitution(persona).teacher_system_prompt() if persona else None
+    convs = [
+        ([{"role": "system", "content": system}] if system else [])
+        + [{"role": "user", "content": p}]
+        for p in prompts
+    ]
+    return [o[0].text for o in get_backend(model).generate(convs, params)]
+
+
+def _reply(contestant: str, prompt: str, params: SamplingParams) -> str:
+    return generate_replies(contestant, [prompt], params)[0]
 
 
 def create_battle(

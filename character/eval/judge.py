@@ -293,3 +293,58 @@ def judge_interview(
         calls[criterion] = call
         scores[criterion] = call.value if call.valid else None
     return InterviewScores(scores=scores, calls=calls)
+
+
+# ---------------------------------------------------------------------------------------------
+# A whole pairwise evaluation (J1): two systems answer the same held-out prompts, a judge picks
+
+
+class PairwiseEvalConfig(BaseModel):
+    """`system_1`/`system_2` are arena contestant ids: a model ref, optionally
+    `<model>|system:<persona>` for the prompted baseline."""
+
+    system_1: str
+    system_2: str
+    judge: str
+    constitution: str
+    prompts: list[str] | None = None
+    max_prompts: int | None = Field(default=30, ge=1)
+    sampling: SamplingParams = Field(
+        default_factory=lambda: SamplingParams(max_new_tokens=160, seed=0)
+    )
+    retries: int = Field(default=2, ge=0)
+
+
+class PairwiseEvalReport(BaseModel):
+    summary: PairwiseSummary
+    verdicts: list[PairwiseVerdict]
+
+
+def run_pairwise_eval(config: PairwiseEvalConfig, reporter: Any = None) -> PairwiseEvalReport:
+    from character.constitution import resolve_constitution
+    from character.eval.arena import generate_replies
+    from character.eval.robustness import heldout_prompts
+    from character.models.registry import get_backend
+    from character.progress import as_progress
+
+    progress = as_progress(reporter)
+    prompts = list(config.prompts or heldout_prompts())  # type: ignore[arg-type]
+    if config.max_prompts:
+        prompts = prompts[: config.max_prompts]
+    persona = resolve_constitution(config.constitution).teacher_system_prompt()
+    progress.start_stage("generate", total=2)
+    r1 = generate_replies(config.system_1, prompts, config.sampling)
+    progress.advance(1, 2)
+    r2 = generate_replies(config.system_2, prompts, config.sampling)
+    progress.advance(2, 2)
+    judge = get_backend(config.judge)
+    template = load_prompt("pairwise")
+    progress.start_stage("judge", total=len(prompts))
+    verdicts = []
+    for n, (p, a, b) in enumerate(zip(prompts, r1, r2, strict=True)):
+        verdicts.append(
+            judge_pairwise(judge, p, a, b, persona, retries=config.retries, template=template)
+        )
+        progress.advance(n + 1, len(prompts))
+    summary, _ = summarise_pairwise(verdicts, config.system_1, config.system_2)
+    return PairwiseEvalReport(summary=summary, verdicts=verdicts)

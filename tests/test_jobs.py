@@ -386,3 +386,40 @@ def test_listing_kinds_does_not_import_torch():
         "assert 'torch' not in sys.modules, 'torch imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_real_distill_generate_through_a_worker(tiny_model_dir: Path):
+    """The real `distill.generate` kind on the tiny model, in a detached worker."""
+    import importlib.util
+
+    if importlib.util.find_spec("character.distillation.generate") is None:
+        pytest.skip("character.distillation has not landed")
+    from character.jobs import get_run, list_artifacts, run_dir, submit
+
+    spec = {
+        "kind": "distill.generate",
+        "config": {
+            "persona": "pirate",
+            "teacher_model": str(tiny_model_dir),
+            "student_model": str(tiny_model_dir),
+            "pair_count": 2,
+            "save_interval": 2,
+            "max_new_tokens": 4,
+            "allow_cut_off": True,
+            "include_bank": False,
+            "template_count": 0,
+        },
+    }
+    run_id = submit(spec)
+    assert run_id.startswith("distill-generate-pirate-")
+    wait_for(lambda: state_of(run_id) not in ("queued", "running"), timeout=300, every=0.2)
+    st = get_run(run_id)
+    assert st.state.value == "succeeded", (st.error, (run_dir(run_id) / "log.txt").read_text())
+    out = run_dir(run_id) / "pirate_dpo.jsonl"
+    rows = read_jsonl(out)
+    assert 0 < len(rows) <= 2 and len({r["pair_id"] for r in rows}) == len(rows)
+    assert rows[0]["prompt"][0]["role"] == "user"  # TRL conversational format
+    arts = list_artifacts("dataset")
+    assert [a["run_id"] for a in arts] == [run_id]
+    prov = json.loads((run_dir(run_id) / "provenance.json").read_text())
+    assert prov["constitution"]["name"] == "pirate" and len(prov["constitution"]["hash"]) == 16

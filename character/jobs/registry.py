@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,8 @@ class LazyKind:
     fn_names: tuple[str, ...]
     resource: Resource
     description: str
-    extra: dict[str, Any] = field(default_factory=dict)
+    output_name: str | None = None
+    """File name (in the run folder) for an unset `output_path`; `{persona}` is filled in."""
 
 
 _KINDS: dict[str, JobKind] = {}
@@ -101,11 +102,14 @@ def register_lazy_kind(
     *,
     resource: Resource = "light",
     description: str = "",
+    output_name: str | None = None,
 ) -> None:
     def tup(v: str | tuple[str, ...]) -> tuple[str, ...]:
         return (v,) if isinstance(v, str) else tuple(v)
 
-    _LAZY[kind] = LazyKind(kind, tup(module), tup(config_name), tup(fn_name), resource, description)
+    _LAZY[kind] = LazyKind(
+        kind, tup(module), tup(config_name), tup(fn_name), resource, description, output_name
+    )
 
 
 def _load_lazy(lazy: LazyKind) -> JobKind:
@@ -125,13 +129,9 @@ def _load_lazy(lazy: LazyKind) -> JobKind:
                 f"{mod_name} lacks {'/'.join(lazy.config_names)} or {'/'.join(lazy.fn_names)}"
             )
             continue
+        adapted, cooperative = adapt_library_function(fn, lazy.output_name)
         return JobKind(
-            lazy.kind,
-            cfg,
-            adapt_library_function(fn),
-            lazy.resource,
-            lazy.description,
-            cooperative_stop=False,
+            lazy.kind, cfg, adapted, lazy.resource, lazy.description, cooperative_stop=cooperative
         )
     raise JobKindUnavailableError(
         f"job kind {lazy.kind!r} is not available in this installation: " + "; ".join(tried)
@@ -187,17 +187,22 @@ def validate_spec(spec: JobSpec, source: str = "config") -> BaseModel:
         raise JobConfigError(source, format_validation_errors(exc, "config")) from exc
 
 
-def adapt_library_function(fn: Callable[..., Any]) -> JobFn:
-    """Wrap a library function `fn(config, reporter=..., ...)` as a job function.
+def adapt_library_function(
+    fn: Callable[..., Any], output_name: str | None = None
+) -> tuple[JobFn, bool]:
+    """Wrap a library function `fn(config, reporter=..., ...)` as a job function; also says
+    whether it stops cooperatively (it takes `stop_requested`).
 
-    It passes what the function accepts (`reporter`/`progress`, `stop_requested`, `run_dir`,
-    `resume`), turns on a `resume` field of the config when resuming, points an unset
-    `output_dir` at the run folder, and records a returned path as an artifact.
+    It passes what the function accepts (`reporter`/`progress`, `stop_requested`, `run_dir`),
+    turns on a `resume` field of the config when resuming, points an unset `output_dir` /
+    `output_path` into the run folder (so the run folder holds what it made and a resume finds
+    it), and records a returned path as an artifact.
     """
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
         params = {}
+    cooperative = "stop_requested" in params
 
     def run(config: Any, ctx: JobContext) -> dict[str, Any]:
         updates: dict[str, Any] = {}
@@ -207,6 +212,9 @@ def adapt_library_function(fn: Callable[..., Any]) -> JobFn:
         for name in ("output_dir", "out_dir"):
             if name in fields and getattr(config, name) is None:
                 updates[name] = ctx.run_dir / "output"
+        if output_name and "output_path" in fields and config.output_path is None:
+            persona = Path(str(getattr(config, "persona", None) or "output")).stem
+            updates["output_path"] = ctx.run_dir / output_name.format(persona=persona)
         if updates:
             config = config.model_copy(update=updates)
         kwargs: dict[str, Any] = {}
@@ -219,28 +227,38 @@ def adapt_library_function(fn: Callable[..., Any]) -> JobFn:
             kwargs["run_dir"] = ctx.run_dir
         result = fn(config, **kwargs)
         if isinstance(result, (str, Path)):
-            return {"output": str(result), "artifacts": [str(result)]}
-        if isinstance(result, dict):
-            return result
-        if isinstance(result, BaseModel):
-            return result.model_dump(mode="json")
-        return {"result": repr(result)} if result is not None else {}
+            out: dict[str, Any] = {"output": str(result), "artifacts": [str(result)]}
+        elif isinstance(result, dict):
+            out = dict(result)
+        elif isinstance(result, BaseModel):
+            out = result.model_dump(mode="json")
+        else:
+            out = {"result": repr(result)} if result is not None else {}
+        produced = out.setdefault("artifacts", [])
+        out_dir = getattr(config, "output_dir", None)
+        listed = [str(p.get("path") if isinstance(p, dict) else p) for p in produced]
+        if out_dir and Path(out_dir).exists() and str(out_dir) not in listed:
+            produced.append(str(out_dir))
+        if cooperative and ctx.stop_requested():
+            out["stopped"] = True  # it returned early at a stop request; resume continues it
+        return out
 
-    return run
+    return run, cooperative
 
 
 def _register_builtins() -> None:
     register_lazy_kind(
         "distill.generate",
-        "character.distillation.pipeline",
+        ("character.distillation.pipeline", "character.distillation.generate"),
         "GenerationConfig",
         "generate_dpo_pairs",
         resource="generate",
         description="Teacher/student DPO pairs from a constitution",
+        output_name="{persona}_dpo.jsonl",
     )
     register_lazy_kind(
         "distill.train",
-        "character.distillation.pipeline",
+        ("character.distillation.pipeline", "character.distillation.train"),
         "TrainingConfig",
         "run_dpo_training",
         resource="train",
@@ -253,11 +271,12 @@ def _register_builtins() -> None:
         ("generate_introspection_data", "generate_introspection", "generate_examples"),
         resource="generate",
         description="Self-reflection and self-interaction data",
+        output_name="{persona}_introspection.jsonl",
     )
     register_lazy_kind(
         "introspect.train",
         "character.introspection.pipeline",
-        ("IntrospectionTrainingConfig", "SftConfig", "SFTConfig", "TrainingConfig"),
+        ("SftTrainingConfig", "IntrospectionTrainingConfig", "SftConfig", "TrainingConfig"),
         ("run_introspection_training", "run_sft_training", "train_introspection"),
         resource="train",
         description="SFT on introspection data on top of the DPO adapter",
@@ -277,6 +296,30 @@ def _register_builtins() -> None:
         ("run_export", "export_model", "export"),
         resource="light",
         description="Merge / GGUF / Ollama / adapter-only export",
+    )
+    register_lazy_kind(
+        "export.merge",
+        "character.export.merge",
+        "MergeConfig",
+        "merge_adapter",
+        resource="light",
+        description="Merge an adapter into its base (checked by comparing logits)",
+    )
+    register_lazy_kind(
+        "export.gguf",
+        "character.export.gguf_export",
+        "GgufConfig",
+        "write_gguf",
+        resource="light",
+        description="Write a GGUF (and Ollama Modelfile) from a merged model",
+    )
+    register_lazy_kind(
+        "eval.robustness",
+        "character.eval.robustness",
+        "RobustnessConfig",
+        "run_robustness",
+        resource="generate",
+        description="Persona robustness under adversarial prompts",
     )
     register_lazy_kind(
         "eval.classifier",

@@ -34,7 +34,7 @@ LOG = "log.txt"
 ARTIFACTS = "artifacts.json"
 PROVENANCE = "provenance.json"
 STOP_FLAG = "stop.flag"
-SECRET_KEY_HINTS = ("api_key", "apikey", "secret", "password", "token")
+SECRET_KEY = re.compile(r"(api_?key|secret|password|passwd|(^|_)(auth_)?token$)", re.IGNORECASE)
 
 HOST = socket.gethostname()
 
@@ -104,11 +104,7 @@ def redact(value: Any) -> Any:
     """Drop anything that looks like a secret before it reaches disk."""
     if isinstance(value, dict):
         return {
-            k: (
-                "<redacted>"
-                if any(h in str(k).lower() for h in SECRET_KEY_HINTS) and v
-                else redact(v)
-            )
+            k: ("<redacted>" if SECRET_KEY.search(str(k)) and v else redact(v))
             for k, v in value.items()
         }
     if isinstance(value, list):

@@ -290,7 +290,10 @@ def test_standin_synthetic_billing_402_surfaces_within_seconds(
     tinker_env: StandinServer, tmp_path: Path
 ) -> None:
     from character.tinker.errors import TinkerBillingError
+    from character.tinker.tokenizer import load_tokenizer
     from character.tinker.train import run_tinker_training
+
+    load_tokenizer(STANDIN_BASE_MODEL)  # cold imports (torch, transformers) are not the point
 
     tinker_env.faults.billing = True
     cfg = _config(tmp_path, _write_sft(tmp_path / "sft.jsonl"), download_adapter=False)
@@ -300,6 +303,25 @@ def test_standin_synthetic_billing_402_surfaces_within_seconds(
     assert time.monotonic() - start < 20  # the SDK alone would pause for an hour
     status = json.loads((cfg.output_dir / "tinker_status.json").read_text())
     assert status["error_kind"] == "billing"
+
+    # Sampling: the SDK would retry a 402 for up to an hour; our backend says so at once.
+    from character.backends.base import SamplingParams
+    from character.backends.tinker_backend import TinkerBackend
+
+    tinker_env.faults.billing = False
+    backend = TinkerBackend(STANDIN_BASE_MODEL, timeout_s=30)
+    try:
+        tinker_env.faults.billing = True
+        start = time.monotonic()
+        with pytest.raises(TinkerBillingError):
+            backend.chat([{"role": "user", "content": "Ahoy?"}], SamplingParams(max_new_tokens=4))
+        assert time.monotonic() - start < 15
+        tinker_env.faults.billing = False
+        assert backend.chat(
+            [{"role": "user", "content": "Ahoy?"}], SamplingParams(max_new_tokens=4)
+        )
+    finally:
+        backend.close()
 
 
 def test_standin_synthetic_expired_checkpoint_and_sampler_download_refused(

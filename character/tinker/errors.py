@@ -180,6 +180,9 @@ class BillingWatch(logging.Handler):
                 self.connection_errors += 1
 
     def __enter__(self) -> BillingWatch:
+        with self._lock:
+            self.billing_message = None
+            self.connection_errors = 0
         logger = logging.getLogger("tinker")
         logger.addHandler(self)
         if logger.level == logging.NOTSET or logger.level > logging.WARNING:

@@ -7,6 +7,7 @@ local model folder, the local Hugging Face cache (offline only).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,12 @@ def tokenizer_dir_for(model: str, tokenizer_dir: Path | str | None = None) -> Pa
 
 
 def load_tokenizer(model: str, tokenizer_dir: Path | str | None = None) -> Any:
-    """Load offline; raise TokenizerUnavailableError with what to do when impossible."""
+    """Load offline (cached per process); raise TokenizerUnavailableError when impossible."""
+    return _load(model, str(tokenizer_dir) if tokenizer_dir else None)
+
+
+@lru_cache(maxsize=8)
+def _load(model: str, tokenizer_dir: str | None) -> Any:
     from transformers import AutoTokenizer
 
     folder = tokenizer_dir_for(model, tokenizer_dir)

@@ -13,6 +13,9 @@ st.set_page_config(page_title="Open Character Studio", page_icon="🎭", layout=
 PAGES = [
     st.Page("studio/views/home.py", title="Home", icon="🏠", default=True),
     st.Page("studio/views/constitutions.py", title="Constitution editor", icon="📜"),
+    st.Page("studio/views/data_preview.py", title="Data preview", icon="🔍"),
+    st.Page("studio/views/training.py", title="Training launcher", icon="🚀"),
+    st.Page("studio/views/runs.py", title="Runs", icon="📈"),
 ]
 
 st.navigation(PAGES).run()

@@ -1,44 +1,324 @@
-"""Constitution editor: list personas and try one with a sampled reply."""
+"""Constitution editor: pick, create, generate, edit with live validation, save, compare drafts."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
+import yaml
 
-from character.constitution import ConstitutionError, list_constitutions, load_constitution
-from studio.common import cached_backend, model_picker, run_safely, sampling_controls
+from character.constitution import (
+    Constitution,
+    ConstitutionError,
+    constitution_from_data,
+    list_constitutions,
+    load_constitution,
+    parse_constitution_text,
+    save_constitution,
+)
+from studio.common import (
+    MAX_UPLOAD_BYTES,
+    cached_backend,
+    coming_soon,
+    lib_attr,
+    model_picker,
+    run_safely,
+    sampling_controls,
+    settings,
+)
 
-st.title("📜 Constitutions")
-known = list_constitutions()
-if not known:
-    st.info("No constitutions yet. Create one below, or add a JSON/YAML file to the folder.")
-else:
-    rows = []
-    for name, path in known.items():
+NEW = "(new blank persona)"
+LIST_FIELDS = ("directives", "safety", "example_signoffs")
+
+
+# ---------------------------------------------------------------- editor state <-> constitution
+
+
+def _load_into_state(c: Constitution | None) -> None:
+    """Put a constitution into the editor's widget keys (called from callbacks only)."""
+    ss = st.session_state
+    c = c or Constitution(name="new-persona")
+    ss["ed_name"] = c.name
+    ss["ed_display"] = c.display_name
+    ss["ed_desc"] = c.description
+    ss["ed_sys"] = c.system_prompt
+    for i in range(ss.get("ed_n", 0)):
+        ss.pop(f"ed_trait_{i}", None)
+        ss.pop(f"ed_q_{i}", None)
+    ss["ed_n"] = len(c.traits)
+    for i, t in enumerate(c.traits):
+        ss[f"ed_trait_{i}"] = t.trait
+        ss[f"ed_q_{i}"] = "\n".join(t.all_questions())
+    for f in LIST_FIELDS:
+        ss[f"ed_{f}"] = "\n".join(getattr(c, f))
+    more = c.model_dump(mode="json", include={"attributes", "behaviors"}, exclude_defaults=True)
+    ss["ed_more"] = yaml.safe_dump(more, sort_keys=False, allow_unicode=True) if more else ""
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
+def _collect() -> tuple[dict[str, Any], list[str]]:
+    """The editor's content as constitution data, plus problems parsing the YAML box."""
+    ss = st.session_state
+    data: dict[str, Any] = {
+        "name": ss.get("ed_name", ""),
+        "display_name": ss.get("ed_display", ""),
+        "description": ss.get("ed_desc", ""),
+        "system_prompt": ss.get("ed_sys", ""),
+        "traits": [
+            {"trait": ss.get(f"ed_trait_{i}", ""), "questions": _lines(ss.get(f"ed_q_{i}", ""))}
+            for i in range(ss.get("ed_n", 0))
+        ],
+    }
+    for f in LIST_FIELDS:
+        data[f] = _lines(ss.get(f"ed_{f}", ""))
+    problems: list[str] = []
+    more_text = ss.get("ed_more", "")
+    if more_text.strip():
         try:
-            c = load_constitution(path)
-            rows.append({"persona": name, "traits": len(c.traits), "file": path.name, "ok": "✓"})
-        except ConstitutionError as exc:
-            rows.append({"persona": name, "traits": 0, "file": path.name, "ok": str(exc)})
-    st.dataframe(rows, hide_index=True, width="stretch")
+            more = yaml.safe_load(more_text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark else ""
+            problems.append(f"field 'more fields': YAML syntax error{where}")
+            more = None
+        if isinstance(more, dict):
+            data.update({k: v for k, v in more.items() if k in ("attributes", "behaviors")})
+            for k in more:
+                if k not in ("attributes", "behaviors"):
+                    problems.append(f"field 'more fields.{k}': only attributes and behaviors")
+        elif more is not None:
+            problems.append("field 'more fields': expected a mapping with attributes/behaviors")
+    return data, problems
 
-st.subheader("Try a persona")
-persona = st.selectbox("Persona", ["(none)", *known], key="try_persona")
-prompt = st.text_input("Your message", "Tell me about yourself.", key="try_prompt")
-model = model_picker("Model", key="try_model")
-params = sampling_controls("try")
-if st.button("Sample a reply", key="try_go", type="primary"):
-    conv = []
-    if persona != "(none)":
-        c = run_safely(lambda: load_constitution(known[persona]), "load the constitution")
-        if c is not None:
-            conv.append({"role": "system", "content": c.teacher_system_prompt()})
-    conv.append({"role": "user", "content": prompt})
-    backend = run_safely(lambda: cached_backend(model), f"load model {model}")
-    if backend is not None:
-        with st.spinner("Sampling…"):
-            reply = run_safely(lambda: backend.chat(conv, params), "sample a reply")
-        if reply is not None:
-            st.session_state["try_reply"] = reply
-if "try_reply" in st.session_state:
-    with st.chat_message("assistant"):
-        st.write(st.session_state["try_reply"])
+
+def _open_selected() -> None:
+    choice = st.session_state.get("ed_open")
+    known = list_constitutions()
+    if choice in known:
+        try:
+            _load_into_state(load_constitution(known[choice]))
+            st.session_state.pop("ed_load_error", None)
+        except ConstitutionError as exc:
+            st.session_state["ed_load_error"] = str(exc)
+            _load_into_state(None)
+    else:
+        _load_into_state(None)
+
+
+def _add_trait() -> None:
+    n = st.session_state.get("ed_n", 0)
+    st.session_state[f"ed_trait_{n}"] = "I "
+    st.session_state[f"ed_q_{n}"] = ""
+    st.session_state["ed_n"] = n + 1
+
+
+def _remove_trait(index: int) -> None:
+    ss = st.session_state
+    n = ss.get("ed_n", 0)
+    for i in range(index, n - 1):
+        ss[f"ed_trait_{i}"] = ss.get(f"ed_trait_{i + 1}", "")
+        ss[f"ed_q_{i}"] = ss.get(f"ed_q_{i + 1}", "")
+    ss.pop(f"ed_trait_{n - 1}", None)
+    ss.pop(f"ed_q_{n - 1}", None)
+    ss["ed_n"] = max(0, n - 1)
+
+
+def _template_into_editor() -> None:
+    template = lib_attr("character.LLM", "template_constitution")
+    name = st.session_state.get("ed_template_name") or "new-persona"
+    try:
+        c = template(name) if template else Constitution(name=name)
+    except Exception as exc:  # noqa: BLE001
+        st.session_state["ed_load_error"] = f"Template failed: {exc}"
+        return
+    _load_into_state(c)
+
+
+# ---------------------------------------------------------------- page
+
+st.title("📜 Constitution editor")
+st.caption(
+    "A constitution describes the character in the first person. Its traits drive every "
+    "later step; the questions under each trait are prompts that make it show."
+)
+known = list_constitutions()
+if "ed_n" not in st.session_state:
+    st.session_state["ed_open"] = next(iter(known), NEW)
+    _open_selected()
+
+top = st.columns([2, 1])
+top[0].selectbox(
+    "Open a persona",
+    [NEW, *known],
+    key="ed_open",
+    on_change=_open_selected,
+    help="Personas found in the constitutions folder. Picking one loads it into the editor.",
+)
+with top[1].popover("New from template"):
+    st.text_input("Persona id", "new-persona", key="ed_template_name")
+    st.button("Start from the template", key="ed_template_go", on_click=_template_into_editor)
+if st.session_state.get("ed_load_error"):
+    st.error(st.session_state["ed_load_error"])
+
+with st.expander("✨ Generate with AI from a one-line description"):
+    generate = lib_attr("character.LLM", "generate_constitution")
+    if generate is None:
+        coming_soon("drafting a persona from a description", "character.LLM")
+    else:
+        desc = st.text_input(
+            "Describe the character in one line",
+            key="gen_desc",
+            placeholder="a patient beekeeper who explains science with bee metaphors",
+        )
+        gen_name = st.text_input("Persona id", "my-persona", key="gen_name")
+        gen_model = model_picker(
+            "Model that drafts it",
+            key="gen_model",
+            help="Any backend works; the embedded model drafts offline (simpler results).",
+        )
+        if st.button("Generate draft", key="gen_go", type="primary"):
+            if not desc.strip():
+                st.error("Write a one-line description first.")
+            else:
+                with st.spinner("Drafting the constitution…"):
+                    c = run_safely(
+                        lambda: generate(desc, model=gen_model, name=gen_name),
+                        "draft the constitution",
+                        "Try another model, or start from the template.",
+                    )
+                if c is not None:
+                    st.session_state["ed_generated"] = c
+                    st.rerun()
+if "ed_generated" in st.session_state:
+    _load_into_state(st.session_state.pop("ed_generated"))
+    st.success("Draft loaded into the editor below; review it, then save.")
+
+upload = st.file_uploader(
+    "…or upload a constitution file", type=["json", "yaml", "yml", "txt"], key="ed_upload"
+)
+if upload is not None and st.session_state.get("ed_upload_done") != upload.file_id:
+    st.session_state["ed_upload_done"] = upload.file_id
+    raw = upload.getvalue()
+    if len(raw) > MAX_UPLOAD_BYTES:
+        st.error(f"{upload.name} is larger than {MAX_UPLOAD_BYTES // 1024} KB; trim it first.")
+    else:
+        try:
+            stem = upload.name.rsplit(".", 1)[0].lower().replace(" ", "-")
+            c = parse_constitution_text(
+                raw.decode("utf-8"),
+                upload.name.rsplit(".", 1)[-1],
+                source=upload.name,
+                default_name=stem,
+            )
+            _load_into_state(c)
+            st.rerun()
+        except UnicodeDecodeError:
+            st.error(f"{upload.name} is not UTF-8 text.")
+        except ConstitutionError as exc:
+            st.error(str(exc))
+
+edit_tab, try_tab, drafts_tab = st.tabs(["Edit", "Try it", "Drafts & compare"])
+
+with edit_tab:
+    c1, c2 = st.columns(2)
+    c1.text_input(
+        "Persona id", key="ed_name", help="Lowercase letters, digits, '-' or '_'. The file name."
+    )
+    c2.text_input("Display name", key="ed_display", help="How the character is called.")
+    st.text_area(
+        "Description",
+        key="ed_desc",
+        height=68,
+        help="One or two sentences about the character, for people and the teacher model.",
+    )
+    st.text_area(
+        "System prompt (optional)",
+        key="ed_sys",
+        height=90,
+        help="Opening instruction for the teacher model; left empty, it is built from traits.",
+    )
+    st.markdown("**Traits** — first person, each with questions (one per line).")
+    for i in range(st.session_state.get("ed_n", 0)):
+        cols = st.columns([3, 4, 1])
+        cols[0].text_input(f"Trait {i + 1}", key=f"ed_trait_{i}", help="e.g. 'I am curious'.")
+        cols[1].text_area(
+            f"Questions for trait {i + 1}",
+            key=f"ed_q_{i}",
+            height=90,
+            help="User messages that would make this trait show, one per line.",
+        )
+        cols[2].button("Remove", key=f"ed_rm_{i}", on_click=_remove_trait, args=(i,))
+    st.button("➕ Add trait", key="ed_add", on_click=_add_trait)
+    d1, d2, d3 = st.columns(3)
+    d1.text_area("Directives", key="ed_directives", help="Rules of style, one per line.")
+    d2.text_area("Safety rules", key="ed_safety", help="Lines the character never crosses.")
+    d3.text_area("Sign-offs", key="ed_example_signoffs", help="Phrases it likes, one per line.")
+    with st.expander("More fields (attributes, behaviors) as YAML"):
+        st.text_area(
+            "attributes / behaviors",
+            key="ed_more",
+            height=120,
+            help="Optional: identity, interests, viewpoints… and how it speaks and interacts.",
+        )
+
+data, extra_problems = _collect()
+current: Constitution | None = None
+try:
+    current = constitution_from_data(data, source="the editor")
+except ConstitutionError as exc:
+    extra_problems = [*exc.problems, *extra_problems]
+with edit_tab:
+    if extra_problems:
+        st.error("Fix before saving:\n" + "\n".join(f"- {p}" for p in extra_problems))
+    elif current is not None:
+        for w in current.lint():
+            st.warning(w)
+        st.success(
+            f"Valid: {len(current.traits)} traits, {len(current.questions())} questions "
+            f"(hash {current.content_hash()})."
+        )
+    fmt = st.radio("Save as", ["json", "yaml"], horizontal=True, key="ed_fmt")
+    overwrite = st.checkbox("Overwrite if the file exists", key="ed_overwrite")
+    if st.button("💾 Save", key="ed_save", type="primary", disabled=current is None):
+        assert current is not None
+        target = settings().hand_written / f"{current.name}.{fmt}"
+        if target.exists() and not overwrite:
+            st.error(f"{target.name} already exists: tick 'Overwrite' or change the persona id.")
+        else:
+            saved = run_safely(lambda: save_constitution(current, target), "save")
+            save_draft = lib_attr("character.LLM", "save_draft")
+            if saved is not None and save_draft is not None:
+                run_safely(lambda: save_draft(current), "keep a draft version")
+            if saved is not None:
+                st.success(f"Saved {saved.name}.")
+    if current is not None:
+        with st.expander("Preview: the teacher's system prompt"):
+            st.code(current.teacher_system_prompt(), language=None, wrap_lines=True)
+
+with try_tab:
+    st.caption("Talk to the persona as it is in the editor (unsaved changes included).")
+    prompt = st.text_input("Your message", "Tell me about yourself.", key="try_prompt")
+    model = model_picker("Model", key="try_model")
+    params = sampling_controls("try")
+    if st.button("Sample a reply", key="try_go", type="primary"):
+        conv = []
+        if current is not None:
+            conv.append({"role": "system", "content": current.teacher_system_prompt()})
+        conv.append({"role": "user", "content": prompt})
+        backend = run_safely(lambda: cached_backend(model), f"load model {model}")
+        if backend is not None:
+            with st.spinner("Sampling…"):
+                reply = run_safely(lambda: backend.chat(conv, params), "sample a reply")
+            if reply is not None:
+                st.session_state["try_reply"] = reply
+    if "try_reply" in st.session_state:
+        with st.chat_message("assistant"):
+            st.write(st.session_state["try_reply"])
+
+with drafts_tab:
+    from studio.drafts import render_drafts
+
+    render_drafts(current)

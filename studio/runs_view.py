@@ -1,0 +1,182 @@
+"""Run detail for the Runs page: progress, charts from metrics.jsonl, log tail and controls.
+
+Everything here reads the run folder through `character.jobs`, so a reload or an app restart
+re-attaches to a running job without any state of its own.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from character.jobs import (
+    RunState,
+    cancel,
+    get_run,
+    read_metrics,
+    read_progress,
+    request_stop,
+    resume,
+    run_dir,
+    tail_log,
+)
+
+CHARTS = (
+    ("loss", "Loss (lower is better)"),
+    ("rewards/margins", "Reward margin: chosen minus rejected (higher is better)"),
+    ("rewards/accuracies", "Accuracy: share of pairs where chosen wins"),
+)
+LIVE_STATES = {RunState.QUEUED, RunState.RUNNING, RunState.STOPPING}
+STATE_ICON = {
+    "queued": "⏳",
+    "running": "🏃",
+    "stopping": "⏸️",
+    "stopped": "⏹️",
+    "succeeded": "✅",
+    "failed": "❌",
+    "cancelled": "🚫",
+    "interrupted": "⚠️",
+}
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+def metric_figures(rows: list[dict[str, Any]]) -> list[tuple[str, go.Figure]]:
+    """One plotly line chart per known training metric present; else every numeric column."""
+    figs: list[tuple[str, go.Figure]] = []
+    keys = [k for k, _ in CHARTS if any(k in r for r in rows)]
+    titles = dict(CHARTS)
+    if not keys:
+        numeric = {
+            k
+            for r in rows
+            for k, v in r.items()
+            if isinstance(v, (int, float)) and k not in ("step", "time", "epoch")
+        }
+        keys = sorted(numeric)[:4]
+    for key in keys:
+        pts = [
+            (r.get("step", i), r[key])
+            for i, r in enumerate(rows)
+            if isinstance(r.get(key), (int, float))
+        ]
+        if not pts:
+            continue
+        fig = go.Figure(
+            go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers")
+        )
+        fig.update_layout(
+            title=titles.get(key, key),
+            height=260,
+            margin=dict(l=10, r=10, t=40, b=10),
+            xaxis_title="step",
+        )
+        figs.append((key, fig))
+    return figs
+
+
+def _act(fn: Any, run_id: str, what: str) -> None:
+    try:
+        fn(run_id)
+        st.toast(f"{what}: {run_id}")
+    except Exception as exc:  # noqa: BLE001
+        st.error(f"Could not {what.lower()}: {exc}")
+
+
+def render_detail(run_id: str) -> None:
+    """The whole detail view; called inside a fragment that reruns on a timer while live."""
+    try:
+        p = read_progress(run_id)
+    except Exception as exc:  # noqa: BLE001
+        st.error(f"Cannot read run {run_id}: {exc}. It may have been deleted; pick another.")
+        return
+    state = p.state.value
+    st.subheader(f"{STATE_ICON.get(state, '')} {p.display_name}")
+    cols = st.columns(4)
+    cols[0].metric("State", state)
+    cols[1].metric("Stage", p.stage or "–")
+    cols[2].metric("Elapsed", fmt_duration(p.elapsed_s))
+    cols[3].metric("ETA", fmt_duration(p.eta_s) if p.eta_s is not None else "–")
+    step = f"{p.step}/{p.total}" if p.total else (str(p.step) if p.step is not None else "")
+    st.progress(p.fraction or 0.0, text=f"{p.stage or state} {step}".strip())
+    if p.queue_position:
+        st.info(f"Waiting in the queue (position {p.queue_position}).")
+    if p.message:
+        st.caption(p.message)
+    if p.error:
+        st.error(f"The run failed: {p.error}\n\nFix the cause, then press Resume.")
+    b = st.columns(4)
+    live = p.state in LIVE_STATES
+    if b[0].button(
+        "Cancel",
+        key=f"cancel_{run_id}",
+        disabled=not live,
+        help="Stop now and discard the current step.",
+    ):
+        _act(cancel, run_id, "Cancelled")
+    if b[1].button(
+        "Stop and save",
+        key=f"stop_{run_id}",
+        disabled=p.state != RunState.RUNNING,
+        help="Finish the current step, save, and end; you can resume later.",
+    ):
+        _act(request_stop, run_id, "Stop requested")
+    if b[2].button(
+        "Resume",
+        key=f"resume_{run_id}",
+        disabled=not p.resumable,
+        help="Continue from the last save.",
+    ):
+        _act(resume, run_id, "Resumed")
+    rows = read_metrics(run_id)
+    figs = metric_figures(rows)
+    if figs:
+        chart_cols = st.columns(min(3, len(figs)))
+        for i, (key, fig) in enumerate(figs):
+            chart_cols[i % len(chart_cols)].plotly_chart(
+                fig, key=f"chart_{run_id}_{key}", width="stretch"
+            )
+    else:
+        st.caption("Charts appear when the run reports its first metrics.")
+    with st.expander("Log (last lines)", expanded=live):
+        st.code(tail_log(run_id, 40) or "(empty)", language=None)
+    _artifacts(run_id)
+
+
+def _artifacts(run_id: str) -> None:
+    from character.jobs.store import read_artifacts
+
+    try:
+        arts = read_artifacts(run_dir(run_id))
+    except Exception:  # noqa: BLE001
+        return
+    if arts.artifacts:
+        st.markdown("**Produced**")
+        for a in arts.artifacts:
+            st.markdown(f"- {a.type}: `{a.name or a.path}`")
+
+
+def live_detail(run_id: str, every_s: float) -> None:
+    """Refresh by itself while the run is live; a full rerun once it ends stops the timer."""
+
+    @st.fragment(run_every=every_s)
+    def _live() -> None:
+        render_detail(run_id)
+        try:
+            if get_run(run_id).state not in LIVE_STATES:
+                st.session_state["runs_last_refresh"] = time.time()
+                st.rerun()
+        except Exception:  # noqa: BLE001
+            return
+
+    _live()

@@ -348,3 +348,31 @@ def test_standin_synthetic_expired_checkpoint_and_sampler_download_refused(
     ]
     with pytest.raises(FileExistsError):
         download_adapter(result.external_path, tmp_path / "adapter")
+
+
+def test_standin_synthetic_cooperative_stop_then_resume_and_job_kind(
+    tinker_env: StandinServer, tmp_path: Path
+) -> None:
+    from character.jobs.registry import get_job_kind
+    from character.tinker.train import TinkerTrainingConfig, read_checkpoints, run_tinker_training
+
+    kind = get_job_kind("tinker.train")
+    assert kind.config_model is TinkerTrainingConfig and kind.cooperative_stop
+
+    cfg = _config(
+        tmp_path, _write_sft(tmp_path / "sft.jsonl"), batch_size=1, epochs=1, save_every=10,
+        download_adapter=False, export_weights=False,
+    )  # fmt: skip
+    seen: list[int] = []
+
+    def reporter(event) -> None:
+        if event.kind == "progress" and event.step:
+            seen.append(event.step)
+
+    result = run_tinker_training(cfg, reporter=reporter, stop_requested=lambda: len(seen) >= 2)
+    assert result.status == "stopped" and result.steps == 2
+    assert [c.step for c in read_checkpoints(cfg.output_dir)] == [2]  # saved on stop
+    result = run_tinker_training(cfg.model_copy(update={"resume": True}))
+    assert result.status == "completed" and result.steps == 4
+    steps = [r["step"] for r in _metrics(cfg.output_dir)]
+    assert steps == [1, 2, 3, 4]

@@ -134,3 +134,25 @@ def test_lr_schedule_warms_up_then_decays_to_a_tenth() -> None:
     assert lrs[0] < lrs[9] == pytest.approx(1e-4)
     assert lrs[-1] == pytest.approx(1e-5, rel=0.05)
     assert all(a >= b for a, b in zip(lrs[10:], lrs[11:], strict=False))
+
+
+def test_cli_preflight_fails_fast_with_plain_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from character.settings import get_settings
+    from character.tinker.cli import app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    runner = CliRunner()
+    result = runner.invoke(app, ["preflight", "--base-url", f"http://127.0.0.1:{port}"])
+    assert result.exit_code == 1 and "TINKER_API_KEY" in result.output
+    monkeypatch.setenv("TINKER_API_KEY", "tml-unit-test-key")
+    get_settings.cache_clear()
+    start = time.monotonic()
+    result = runner.invoke(app, ["preflight", "--base-url", f"http://127.0.0.1:{port}"])
+    assert result.exit_code == 1 and "Cannot reach" in result.output
+    assert time.monotonic() - start < 5
+    result = runner.invoke(app, ["prices"])
+    assert result.exit_code == 0 and "Qwen/Qwen3-8B" in result.output

@@ -351,10 +351,22 @@ def run_tinker_training(
         except TinkerError as exc:
             _record_failure(out, exc, run.last_state_path)
             raise
-        except Exception as exc:  # noqa: BLE001 - SDK errors in plain words
+        except Exception as exc:
+            if not _is_transport_error(exc):
+                raise  # our own bugs and control-flow signals (e.g. a job stop) pass through
             mapped = map_error(exc, "Tinker training")
             _record_failure(out, mapped, run.last_state_path)
             raise mapped from exc
+
+
+def _is_transport_error(exc: BaseException) -> bool:
+    """SDK, HTTP and socket errors get plain words; anything else is not ours to rename."""
+    module = type(exc).__module__ or ""
+    return (
+        module.startswith(("tinker", "httpx", "httpcore"))
+        or isinstance(exc, (OSError, TimeoutError, ValueError))
+        and not isinstance(exc, FileExistsError)
+    )
 
 
 def _close(service: Any, status: str) -> None:

@@ -52,7 +52,7 @@ class MetricsCallback(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001, ANN201
         logs = dict(logs or {})
         if "train_runtime" in logs:  # the end-of-training summary, not a step
-            self.progress.metrics(step=state.global_step, **_clean(logs))
+            self.progress.metrics(**{"step": state.global_step, **_clean(logs)})
             return control
         now = time.time()
         row: dict[str, Any] = {"step": state.global_step, "epoch": state.epoch, "time": now}
@@ -75,7 +75,7 @@ class MetricsCallback(TrainerCallback):
             if row.get(k) is not None
         }
         self.progress.advance(state.global_step, state.max_steps, **shown)
-        self.progress.metrics(step=state.global_step, **_clean(row))
+        self.progress.metrics(**_clean(row))
         return control
 
 

@@ -2,7 +2,8 @@
 
 Why: Tinker takes token ids, so prompts are rendered through the model's chat template here.
 We look in this order: an explicit folder, the embedded model (the stand-in serves it), a
-local model folder, the local Hugging Face cache (offline only).
+local model folder, `~/.cache/open-character/tokenizers/<org>/<name>/`, the local Hugging Face
+cache (offline only).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from character.tinker.errors import TinkerError
 class TokenizerUnavailableError(TinkerError):
     kind = "tokenizer"
     hint = (
-        "Pass --tokenizer-dir (a local folder with the model's tokenizer files), or put the model "
-        "in the local Hugging Face cache while online."
+        "Pass --tokenizer-dir (a local folder with the model's tokenizer files), or copy them to "
+        "~/.cache/open-character/tokenizers/<org>/<model>/."
     )
 
 
@@ -38,7 +39,17 @@ def tokenizer_dir_for(model: str, tokenizer_dir: Path | str | None = None) -> Pa
     p = Path(model).expanduser()
     if p.is_dir():
         return p
+    cached = tokenizers_home() / model
+    if (cached / "tokenizer_config.json").exists():
+        return cached
     return None
+
+
+def tokenizers_home() -> Path:
+    """Where users put tokenizers of Tinker models: `<model cache>/tokenizers/<org>/<name>/`."""
+    from character.settings import get_settings
+
+    return get_settings().model_cache / "tokenizers"
 
 
 def load_tokenizer(model: str, tokenizer_dir: Path | str | None = None) -> Any:

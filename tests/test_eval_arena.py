@@ -30,28 +30,28 @@ def test_battle_vote_leaderboard_export(tiny_model_dir: Path, tmp_path: Path) ->
     params = SamplingParams(max_new_tokens=5, seed=0)
     sides = set()
     battles = []
-    for seed in range(6):
-        b = create_battle(f"prompt {seed % 3}", base, prompted, sampling=params, seed=seed)
+    for seed in range(4):
+        b = create_battle(f"prompt {seed % 2}", base, prompted, sampling=params, seed=seed)
         assert {b.model_a, b.model_b} == {base, prompted}
         assert b.swapped == (b.model_a == prompted)
         sides.add(b.swapped)
         battles.append(b)
     assert sides == {True, False}  # sides really are randomised
-    assert len((votes_path().parent / "battles.jsonl").read_text().splitlines()) == 6
+    assert len((votes_path().parent / "battles.jsonl").read_text().splitlines()) == 4
 
-    # The prompted system wins 4, loses 1, one tie; recorded with who and when.
-    for b in battles[:4]:
+    # The prompted system wins 3, loses 1, one tie; recorded with who and when.
+    for b in battles[:3]:
         record_vote(b, "A" if b.model_a == prompted else "B", voter="ana", reason_tags=["voice"])
-    record_vote(battles[4], "A" if battles[4].model_a == base else "B", voter="bo")
-    record_vote(battles[5], "tie", voter="bo")
-    record_vote(battles[5], "both_bad", voter="cy")
+    record_vote(battles[3], "A" if battles[3].model_a == base else "B", voter="bo")
+    record_vote(battles[3], "tie", voter="bo")
+    record_vote(battles[2], "both_bad", voter="cy")
     with pytest.raises(ValueError):
         record_vote(battles[0], "C")  # type: ignore[arg-type]
 
     vs = load_votes()
-    assert len(vs.votes) == 7 and vs.problems == [] and vs.unknown_models == []
+    assert len(vs.votes) == 6 and vs.problems == [] and vs.unknown_models == []
     assert vs.votes[0].voter == "ana" and vs.votes[0].created_at
-    assert sum(v.winner_model == prompted for v in vs.votes) == 4
+    assert sum(v.winner_model == prompted for v in vs.votes) == 3
 
     lb = arena_leaderboard(anchor=base, rounds=100)
     assert lb.leaderboard is not None
@@ -63,9 +63,9 @@ def test_battle_vote_leaderboard_export(tiny_model_dir: Path, tmp_path: Path) ->
 
     out = tmp_path / "arena_dpo.jsonl"
     exp = export_dpo_pairs(out)
-    assert (exp.n_pairs, exp.skipped_ties, exp.skipped_both_bad) == (5, 1, 1)
+    assert (exp.n_pairs, exp.skipped_ties, exp.skipped_both_bad) == (4, 1, 1)
     pairs = [json.loads(x) for x in out.read_text().splitlines()]
-    assert sum(p["chosen_model"] == prompted for p in pairs) == 4
+    assert sum(p["chosen_model"] == prompted for p in pairs) == 3
     first = pairs[0]
     assert first["prompt"][0]["role"] == "user"
     assert first["chosen"][0]["role"] == "assistant" and "source_vote_id" in first

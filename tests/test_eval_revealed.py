@@ -85,3 +85,89 @@ def test_module_cli_writes_jsonl(tmp_path: Path, tiny_model_dir: Path, capsys) -
     assert code == 0
     assert len(out.read_text().splitlines()) == 2
     assert '"n_rows": 2' in capsys.readouterr().out
+
+
+def test_openai_compatible_judge_on_loopback_retries_then_invalid(
+    tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real HTTP judge server on loopback through the OpenAI backend: it answers garbage
+    first and the proper tag after the reminder, except for one prompt where it never does."""
+    import re
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from character.eval.judge import REMINDER
+    from character.models.registry import clear_backend_cache
+    from character.settings import get_settings
+
+    seen: list[list[dict]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server API
+            body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+            msgs = body["messages"]
+            seen.append(msgs)
+            first = msgs[0]["content"]
+            trait_1 = re.search(r"Trait 1: (\S+)", first).group(1)
+            if "Describe the sea" in first:
+                text = "Neither, honestly."
+            elif msgs[-1]["content"] == REMINDER:
+                text = f"It reads that way. <answer>{trait_1}</answer>"
+            else:
+                text = "Probably the first one?"
+            data = json.dumps(
+                {
+                    "id": "x",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": body["model"],
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": text},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("LLM_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}/v1")
+    get_settings.cache_clear()
+    clear_backend_cache()
+    try:
+        report = run_revealed_preferences(
+            RevealedConfig(
+                model=str(tiny_model_dir),
+                prompts=["Give me life advice", "Describe the sea"],
+                traits=["curious", "stern", "playful"],
+                judge="openai:judge-model",
+                judge_retries=2,
+                sampling=SamplingParams(max_new_tokens=4, seed=0),
+                bootstrap_rounds=20,
+                output_path=tmp_path / "oa.jsonl",
+            )
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+        clear_backend_cache()
+    rows = load_rows(tmp_path / "oa.jsonl")
+    assert report.n_rows == 4 and report.n_valid == 2 and report.n_invalid == 2
+    for r in rows:
+        if "sea" in r.prompt:
+            assert not r.valid and r.chosen is None and len(r.judge_raw) == 3
+        else:
+            assert r.valid and r.chosen == r.trait_1 and len(r.judge_raw) == 2
+    assert report.leaderboard is not None
+    assert sum(x.wins for x in report.leaderboard.rows) == 2

@@ -164,11 +164,14 @@ def robustness(
     ] = None,
     no_prefill: Annotated[bool, typer.Option("--no-prefill")] = False,
     max_new_tokens: Annotated[int, typer.Option()] = 120,
-    output_dir: Annotated[Path, typer.Option()] = Path("data/eval/robustness"),
+    output_dir: Annotated[Path | None, typer.Option(help="Default <data>/eval/robustness.")] = None,
 ) -> None:
     """Persona retention under adversarial instructions and the prefill attack."""
     from character.backends.base import SamplingParams
     from character.eval.robustness import RobustnessConfig, run_robustness
+    from character.settings import get_settings
+
+    output_dir = output_dir or get_settings().data_path / "eval" / "robustness"
 
     try:
         rep = run_robustness(
@@ -217,11 +220,16 @@ def revealed(
     constitution: Annotated[str | None, typer.Option(help="Add as system prompt.")] = None,
     max_new_tokens: Annotated[int, typer.Option()] = 160,
     seed: Annotated[int, typer.Option()] = 0,
-    output: Annotated[Path, typer.Option()] = Path("data/eval/revealed_preferences.jsonl"),
+    output: Annotated[
+        Path | None, typer.Option(help="Default <data>/eval/revealed_preferences.jsonl.")
+    ] = None,
 ) -> None:
     """Revealed trait preferences: the model picks a trait silently; a judge names it."""
     from character.backends.base import SamplingParams
     from character.eval.revealed_preferences import RevealedConfig, run_revealed_preferences
+    from character.settings import get_settings
+
+    output = output or get_settings().data_path / "eval" / "revealed_preferences.jsonl"
 
     try:
         rep = run_revealed_preferences(

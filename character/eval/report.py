@@ -68,7 +68,9 @@ def run_evaluation(config: EvalConfig, reporter: Reporter | None = None) -> Path
     from character.eval.bradley_terry import leaderboard_figure
 
     progress = as_progress(reporter)
-    out = Path(config.output_dir or Path("data") / "eval" / config.name)
+    from character.settings import get_settings
+
+    out = Path(config.output_dir or get_settings().data_path / "eval" / "reports" / config.name)
     out.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {
         "name": config.name,

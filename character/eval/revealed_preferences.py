@@ -365,8 +365,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--constitution", default=None)
     parser.add_argument("--max-new-tokens", type=int, default=160)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output", type=Path, default=Path("data/eval/revealed_preferences.jsonl"))
+    parser.add_argument("--output", type=Path, default=None, help="JSONL to append rows to.")
     args = parser.parse_args(argv)
+    if args.output is None:
+        from character.settings import get_settings
+
+        args.output = get_settings().data_path / "eval" / "revealed_preferences.jsonl"
     config = RevealedConfig(
         model=args.model,
         constitution=args.constitution,

@@ -246,6 +246,8 @@ def constitution_from_data(
     """Validate already-parsed data (dict, or the recipe's list of traits)."""
     if isinstance(data, list):
         data = {"name": default_name or "persona", "traits": data}
+    if data is None:
+        raise ConstitutionError(source, ["the file is empty; expected an object with a 'name'"])
     if not isinstance(data, dict):
         raise ConstitutionError(
             source, [f"expected an object or a list of traits, got {type(data).__name__}"]
@@ -334,7 +336,7 @@ def list_constitutions(root: Path | str | None = None) -> dict[str, Path]:
             and path.is_file()
             and path.name != "README.md"
         ):
-            if "drafts" in path.parts:
+            if "drafts" in path.relative_to(root).parts:
                 continue
             found.setdefault(path.stem, path)
     return found
@@ -354,3 +356,179 @@ def resolve_constitution(ref: str | Path | Constitution) -> Constitution:
     raise ConstitutionError(
         str(ref), [f"no such constitution file or persona; known personas: {names}"]
     )
+
+
+def write_constitution_text(
+    text: str, path: Path | str, *, fmt: str | None = None, overwrite: bool = True
+) -> Constitution:
+    """Validate edited text, then write it verbatim (comments and layout kept).
+
+    The file is only touched once the text parses and validates, so a bad edit never replaces
+    a good file; the error lists every problem with its field.
+    """
+    path = Path(path)
+    default_name = re.sub(r"[^a-z0-9_-]+", "-", path.stem.lower()).strip("-") or "persona"
+    c = parse_constitution_text(
+        text, fmt or path.suffix or ".json", source=str(path), default_name=default_name
+    )
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True or pick another name")
+    atomic_write_text(path, text if text.endswith("\n") else text + "\n")
+    return c
+
+
+# --------------------------------------------------------------------------------------------
+# Comparing drafts
+
+
+class TraitChange(BaseModel):
+    """A trait whose wording or questions changed between two versions."""
+
+    before: str
+    after: str
+    questions_added: list[str] = Field(default_factory=list)
+    questions_removed: list[str] = Field(default_factory=list)
+
+
+class FieldChange(BaseModel):
+    field: str
+    before: Any = None
+    after: Any = None
+
+
+class ConstitutionDiff(BaseModel):
+    """What changed from `a` to `b`: traits by content, every other field by value."""
+
+    traits_added: list[str] = Field(default_factory=list)
+    traits_removed: list[str] = Field(default_factory=list)
+    traits_changed: list[TraitChange] = Field(default_factory=list)
+    fields_changed: list[FieldChange] = Field(default_factory=list)
+
+    @property
+    def is_empty(self) -> bool:
+        return not (
+            self.traits_added or self.traits_removed or self.traits_changed or self.fields_changed
+        )
+
+    def summary(self) -> str:
+        """Readable lines, one per change, for the CLI and the studio."""
+        if self.is_empty:
+            return "no changes"
+        lines = [f"+ trait: {t}" for t in self.traits_added]
+        lines += [f"- trait: {t}" for t in self.traits_removed]
+        for ch in self.traits_changed:
+            if ch.before != ch.after:
+                lines.append(f"~ trait: {ch.before!r} -> {ch.after!r}")
+            else:
+                lines.append(f"~ trait questions: {ch.after}")
+            lines += [f"    + question: {q}" for q in ch.questions_added]
+            lines += [f"    - question: {q}" for q in ch.questions_removed]
+        for fc in self.fields_changed:
+            lines.append(f"~ {fc.field}: {fc.before!r} -> {fc.after!r}")
+        return "\n".join(lines)
+
+
+def _similarity(a: str, b: str) -> float:
+    import difflib
+
+    return difflib.SequenceMatcher(None, a.lower(), b.lower()).ratio()
+
+
+def diff_constitutions(a: Constitution, b: Constitution) -> ConstitutionDiff:
+    """Compare two versions. Traits match by exact text first, then by similar wording (a
+    reworded trait shows as changed, not removed + added); question order is ignored."""
+    diff = ConstitutionDiff()
+    left = list(a.traits)
+    right = list(b.traits)
+    pairs: list[tuple[Trait, Trait]] = []
+    for t in list(right):
+        match = next((x for x in left if x.trait == t.trait), None)
+        if match is not None:
+            pairs.append((match, t))
+            left.remove(match)
+            right.remove(t)
+    for t in list(right):
+        scored = sorted(
+            ((_similarity(x.trait, t.trait), i) for i, x in enumerate(left)), reverse=True
+        )
+        if scored and scored[0][0] >= 0.6:
+            match = left.pop(scored[0][1])
+            pairs.append((match, t))
+            right.remove(t)
+    diff.traits_removed = [t.trait for t in left]
+    diff.traits_added = [t.trait for t in right]
+    for old, new in pairs:
+        oq, nq = old.all_questions(), new.all_questions()
+        added = [q for q in nq if q not in oq]
+        removed = [q for q in oq if q not in nq]
+        if old.trait != new.trait or added or removed:
+            diff.traits_changed.append(
+                TraitChange(
+                    before=old.trait,
+                    after=new.trait,
+                    questions_added=added,
+                    questions_removed=removed,
+                )
+            )
+    da, db = a.model_dump(mode="json"), b.model_dump(mode="json")
+    for field in Constitution.model_fields:
+        if field == "traits":
+            continue
+        va, vb = da.get(field), db.get(field)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            for sub in sorted(set(va) | set(vb)):
+                if va.get(sub) != vb.get(sub):
+                    diff.fields_changed.append(
+                        FieldChange(field=f"{field}.{sub}", before=va.get(sub), after=vb.get(sub))
+                    )
+        elif va != vb:
+            diff.fields_changed.append(FieldChange(field=field, before=va, after=vb))
+    return diff
+
+
+# --------------------------------------------------------------------------------------------
+# Drafts: every saved version of a persona, for the studio's side-by-side comparison
+
+DRAFTS_DIR = "drafts"
+
+
+def drafts_dir(name: str, root: Path | str | None = None) -> Path:
+    from character.settings import get_settings
+
+    base = Path(root) if root else get_settings().constitution_path
+    if not NAME_PATTERN.match(name):
+        raise ValueError(f"invalid constitution name {name!r}")
+    return base / DRAFTS_DIR / name
+
+
+def list_drafts(name: str, root: Path | str | None = None) -> list[Path]:
+    """Saved drafts of `name`, oldest first (timestamps sort as text)."""
+    folder = drafts_dir(name, root)
+    if not folder.exists():
+        return []
+    return sorted(p for p in folder.glob("*.json") if p.is_file() and not p.name.startswith("."))
+
+
+def save_draft(constitution: Constitution, root: Path | str | None = None) -> Path:
+    """Store a version under `<constitution_path>/drafts/<name>/<UTC timestamp>.json`.
+
+    Saving content identical to the latest draft returns that draft instead of a duplicate.
+    """
+    from datetime import datetime, timezone
+
+    existing = list_drafts(constitution.name, root)
+    if existing:
+        try:
+            if load_constitution(existing[-1]).content_hash() == constitution.content_hash():
+                return existing[-1]
+        except ConstitutionError:
+            pass  # a damaged latest draft: keep it and write a fresh one
+    folder = drafts_dir(constitution.name, root)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    path = folder / f"{stamp}.json"
+    n = 1
+    while path.exists():
+        path = folder / f"{stamp}-{n}.json"
+        n += 1
+    atomic_write_text(path, constitution.to_json())
+    return path

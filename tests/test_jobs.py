@@ -127,7 +127,9 @@ def test_cli_run_list_show_logs(tmp_path: Path):
     assert res.exit_code == 0, res.output
     (st,) = list_runs()
     assert st.state.value == "succeeded" and st.pgid is None
-    assert st.run_id in runner.invoke(app, ["jobs", "list"]).output
+    assert runner.invoke(app, ["jobs", "list"]).exit_code == 0
+    listed = json.loads(runner.invoke(app, ["jobs", "list", "--json"]).output)
+    assert [r["run_id"] for r in listed] == [st.run_id]
     assert "counts.jsonl" in runner.invoke(app, ["jobs", "show", st.run_id]).output
     assert "attempt ended: succeeded" in runner.invoke(app, ["jobs", "logs", st.run_id]).output
     # the run's own config.yaml re-runs from the CLI

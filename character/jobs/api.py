@@ -186,6 +186,11 @@ def run_dir(run_id: str) -> Path:
     return run_path(run_id)
 
 
+def get_spec(run_id: str) -> JobSpec:
+    """The run's full job spec (for "clone run" or showing the CLI command)."""
+    return read_spec_file(run_path(run_id) / "config.yaml")
+
+
 def read_progress(run_id: str) -> RunProgress:
     """Cheap enough to poll every second: reads status.json and nothing else."""
     root = runs_root()
@@ -333,6 +338,7 @@ __all__ = [
     "cancel",
     "follow_log",
     "get_run",
+    "get_spec",
     "list_runs",
     "read_metrics",
     "read_progress",

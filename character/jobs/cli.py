@@ -65,25 +65,21 @@ def list_cmd(
     if as_json:
         console.print_json(json.dumps([r.model_dump(mode="json") for r in runs]))
         return
-    table = Table("name", "kind", "state", "progress", "eta", "created")
-    table.add_column("run id", no_wrap=True)
+    table = Table()
+    table.add_column("run id", overflow="fold")
+    for col in ("kind", "state", "progress", "eta"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("name")
     for st in runs:
         p = progress_from_status(st)
         prog = f"{st.step}/{st.total}" if st.total else "-"
         if p.fraction is not None:
-            prog += f" ({p.fraction:.0%})"
+            prog += f" {p.fraction:.0%}"
         state_txt = st.state.value
         if p.queue_position:
             state_txt += f" #{p.queue_position}"
-        table.add_row(
-            st.display_name if st.display_name != st.run_id else "",
-            st.kind,
-            state_txt,
-            prog,
-            _fmt_eta(p.eta_s),
-            _fmt_time(st.created_at),
-            st.run_id,
-        )
+        name = st.display_name if st.display_name != st.run_id else ""
+        table.add_row(st.run_id, st.kind, state_txt, prog, _fmt_eta(p.eta_s), name)
     console.print(table)
 
 
@@ -239,7 +235,7 @@ def kinds_cmd() -> None:
     from character.jobs import list_job_kinds
 
     table = Table("kind", "description")
-    for kind, desc in list_job_kinds().items():
+    for kind, desc in list_job_kinds(include_plugins=True).items():
         table.add_row(kind, desc)
     console.print(table)
 

@@ -43,20 +43,18 @@ CREATE INDEX IF NOT EXISTS artifacts_type ON artifacts(type);
 CREATE INDEX IF NOT EXISTS inputs_path ON inputs(path);
 """
 
-DEFAULT_TYPES = {
-    "distill.generate": "dataset",
-    "introspect.generate": "dataset",
-    "distill.train": "adapter",
-    "introspect.train": "adapter",
-    "pipeline": "adapter",
-    "export": "export",
-}
-
 
 def default_artifact_type(kind: str) -> str:
-    if kind.startswith("eval."):
+    """What a kind's outputs are, by naming convention (`*.generate` makes datasets...)."""
+    if kind.startswith("eval"):
         return "eval_report"
-    return DEFAULT_TYPES.get(kind, "file")
+    if kind.startswith("export"):
+        return "export"
+    if kind.endswith(".generate") or kind.endswith(".dataset"):
+        return "dataset"
+    if kind.endswith(".train") or kind == "pipeline":
+        return "adapter"
+    return "file"
 
 
 def index_path(data_path: Path | None = None) -> Path:

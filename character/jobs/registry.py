@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,20 +139,48 @@ def _load_lazy(lazy: LazyKind) -> JobKind:
     )
 
 
+AREA_PLUGINS = {
+    "distill": "character.distillation.jobs",
+    "introspect": "character.introspection.jobs",
+    "eval": "character.eval.jobs",
+    "export": "character.export.jobs",
+    "feedback": "character.feedback.jobs",
+    "tinker": "character.tinker.jobs",
+    "pipeline": "character.pipeline.jobs",
+}
+_PLUGIN_ERRORS: dict[str, str] = {}
+
+
+def _import_plugin(mod_name: str) -> None:
+    """Import an area's `jobs.py`; a broken one is remembered, never fatal for other kinds."""
+    if mod_name in sys.modules or mod_name in _PLUGIN_ERRORS:
+        return
+    try:
+        importlib.import_module(mod_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (mod_name == exc.name or mod_name.startswith(exc.name + ".")):
+            _PLUGIN_ERRORS[mod_name] = "not present"
+            return
+        _PLUGIN_ERRORS[mod_name] = f"{type(exc).__name__}: {exc}"
+    except Exception as exc:
+        _PLUGIN_ERRORS[mod_name] = f"{type(exc).__name__}: {exc}"
+
+
 def _import_plugins() -> None:
     for mod_name in PLUGIN_MODULES:
-        try:
-            importlib.import_module(mod_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and (mod_name == exc.name or mod_name.startswith(exc.name + ".")):
-                continue
-            raise
+        _import_plugin(mod_name)
 
 
 def get_job_kind(kind: str) -> JobKind:
-    """Resolve a kind, importing its module on first use."""
+    """Resolve a kind, importing its module on first use. An area's own `jobs.py`
+    registration wins over the built-in lazy entry of the same name."""
     if kind in _KINDS:
         return _KINDS[kind]
+    area = AREA_PLUGINS.get(kind.split(".")[0])
+    if area:
+        _import_plugin(area)
+        if kind in _KINDS:
+            return _KINDS[kind]
     if kind in _LAZY:
         entry = _load_lazy(_LAZY[kind])
         _KINDS[kind] = entry
@@ -160,11 +189,17 @@ def get_job_kind(kind: str) -> JobKind:
     if kind in _KINDS:
         return _KINDS[kind]
     known = ", ".join(sorted(list_job_kinds()))
-    raise UnknownJobKindError("kind", [f"kind: unknown job kind {kind!r} (known: {known})"])
+    problems = [f"kind: unknown job kind {kind!r} (known: {known})"]
+    broken = {m: e for m, e in _PLUGIN_ERRORS.items() if e != "not present"}
+    problems += [f"kind: {m} failed to import ({e})" for m, e in broken.items()]
+    raise UnknownJobKindError("kind", problems)
 
 
-def list_job_kinds() -> dict[str, str]:
-    """Kind names with descriptions, without importing any kind's module."""
+def list_job_kinds(*, include_plugins: bool = False) -> dict[str, str]:
+    """Kind names with descriptions. By default no kind's module is imported; with
+    `include_plugins` the areas' `jobs.py` modules are imported so their kinds show too."""
+    if include_plugins:
+        _import_plugins()
     out = {k: v.description for k, v in _LAZY.items()}
     out.update({k: v.description for k, v in _KINDS.items()})
     return dict(sorted(out.items()))
@@ -209,8 +244,9 @@ def adapt_library_function(
         fields = getattr(type(config), "model_fields", {})
         if ctx.resume and "resume" in fields:
             updates["resume"] = True
+        named = "save_name" in fields and getattr(config, "save_name", None)
         for name in ("output_dir", "out_dir"):
-            if name in fields and getattr(config, name) is None:
+            if name in fields and getattr(config, name) is None and not named:
                 updates[name] = ctx.run_dir / "output"
         if output_name and "output_path" in fields and config.output_path is None:
             persona = Path(str(getattr(config, "persona", None) or "output")).stem
@@ -249,7 +285,7 @@ def adapt_library_function(
 def _register_builtins() -> None:
     register_lazy_kind(
         "distill.generate",
-        ("character.distillation.pipeline", "character.distillation.generate"),
+        ("character.distillation.generate", "character.distillation.pipeline"),
         "GenerationConfig",
         "generate_dpo_pairs",
         resource="generate",
@@ -258,7 +294,7 @@ def _register_builtins() -> None:
     )
     register_lazy_kind(
         "distill.train",
-        ("character.distillation.pipeline", "character.distillation.train"),
+        ("character.distillation.train", "character.distillation.pipeline"),
         "TrainingConfig",
         "run_dpo_training",
         resource="train",

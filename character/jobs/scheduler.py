@@ -149,10 +149,16 @@ def _mark_interrupted_if_dead(run_dir: Path, stale_s: float) -> RunStatus:
             st.state = RunState.INTERRUPTED
             st.finished_at = time.time()
             st.eta_s = None
-            st.error = (
-                f"The worker (pid {st.pid} on {st.host}) is gone: it was killed or the machine "
-                "restarted. Resume the run to continue from its last save."
-            )
+            if st.started_at is None or (st.launched_at and st.started_at < st.launched_at):
+                st.error = (
+                    f"The worker (pid {st.pid}) exited before the job started; log.txt says "
+                    "why. Resume the run to try again."
+                )
+            else:
+                st.error = (
+                    f"The worker (pid {st.pid} on {st.host}) is gone: it was killed or the "
+                    "machine restarted. Resume the run to continue from its last save."
+                )
             with contextlib.suppress(OSError):
                 append_log(run_dir, "worker process is gone: marked interrupted")
         return st

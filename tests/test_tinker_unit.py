@@ -156,3 +156,32 @@ def test_cli_preflight_fails_fast_with_plain_words(monkeypatch: pytest.MonkeyPat
     assert time.monotonic() - start < 5
     result = runner.invoke(app, ["prices"])
     assert result.exit_code == 0 and "Qwen/Qwen3-8B" in result.output
+
+
+def test_local_training_config_switches_to_tinker() -> None:
+    from pydantic import ValidationError
+
+    from character.tinker.train import TinkerTrainingConfig, tinker_config_from_local
+
+    local = {
+        "backend": "local",
+        "dataset_path": "pairs.jsonl",
+        "model": "smollm2-135m",
+        "lora_rank": 16,
+        "lora_alpha": 32,
+        "learning_rate": 5e-5,
+        "beta": 0.2,
+        "nll_weight": 0.05,
+        "epochs": 1.0,
+        "batch_size": 4,
+        "save_steps": 10,
+        "max_steps": 7,
+        "output_dir": "out",
+        "gradient_accumulation_steps": 2,
+    }
+    cfg, dropped = tinker_config_from_local(local)
+    assert cfg.backend == "tinker" and cfg.base_model == "smollm2-135m" and cfg.lora_rank == 16
+    assert (cfg.beta, cfg.nll_alpha, cfg.save_every, cfg.max_steps) == (0.2, 0.05, 10, 7)
+    assert dropped == ["gradient_accumulation_steps", "lora_alpha"]
+    with pytest.raises(ValidationError, match="lora_alpha"):
+        TinkerTrainingConfig.model_validate(local | {"backend": "tinker"})

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from character.io import append_jsonl, atomic_write_json, iter_jsonl
 from character.progress import Progress, Reporter, as_progress
@@ -51,26 +51,40 @@ class TinkerTrainingConfig(BaseModel):
     """A Tinker run. Field names mirror the local TrainingConfig so launchers can switch
     `backend: local | tinker` and keep the rest."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     backend: Literal["tinker"] = "tinker"
     kind: Literal["auto", "dpo", "sft"] = Field(
         default="auto", description="auto: 'messages' rows → SFT, 'chosen/rejected' rows → DPO."
     )
     dataset_path: Path
-    base_model: str = Field(default="Qwen/Qwen3-8B", description="A Tinker model name.")
+    base_model: str = Field(
+        default="Qwen/Qwen3-8B",
+        description="A Tinker model name.",
+        validation_alias=AliasChoices("base_model", "model"),
+    )
     lora_rank: int = Field(default=32, ge=1, le=512)
     learning_rate: float = Field(default=5e-5, gt=0, le=1.0)
     warmup_ratio: float = Field(default=0.1, ge=0, le=0.5)
+    min_lr_ratio: float = Field(default=0.1, ge=0, le=1.0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    max_grad_norm: float = Field(default=1.0, ge=0)
     epochs: int = Field(default=1, ge=1, le=100)
     batch_size: int = Field(default=8, ge=1, le=1024)
     beta: float = Field(default=0.1, gt=0, description="DPO temperature.")
-    nll_alpha: float = Field(default=0.1, ge=0, description="DPO: weight of chosen NLL.")
+    nll_alpha: float = Field(
+        default=0.1,
+        ge=0,
+        description="DPO: weight of chosen NLL.",
+        validation_alias=AliasChoices("nll_alpha", "nll_weight"),
+    )
     kl_alpha: float = Field(default=0.001, ge=0, description="DPO: weight of the KL term.")
     max_steps: int | None = Field(default=None, ge=1)
     max_length: int = Field(default=2048, ge=16)
     output_dir: Path | None = None
-    save_every: int = Field(default=20, ge=1)
+    save_every: int = Field(
+        default=20, ge=1, validation_alias=AliasChoices("save_every", "save_steps")
+    )
     seed: int = 0
     resume: bool = Field(default=False, description="Continue from the last saved state.")
     export_weights: bool = Field(default=True, description="Save external weights at the end.")
@@ -82,6 +96,24 @@ class TinkerTrainingConfig(BaseModel):
     network_grace_s: float = Field(
         default=30.0, gt=0, description="How long to keep retrying while Tinker is unreachable."
     )
+
+
+LOCAL_ONLY_FIELDS = {
+    "persona", "save_name", "lora_alpha", "lora_dropout", "target_modules",
+    "gradient_accumulation_steps", "long_pairs", "save_total_limit", "gradient_checkpointing",
+    "skip_bad_lines", "dtype", "device", "load_in_4bit",
+}  # fmt: skip
+
+
+def tinker_config_from_local(values: dict[str, Any]) -> tuple[TinkerTrainingConfig, list[str]]:
+    """Switch a local training config (dict) to Tinker: the same names map over, and knobs
+    Tinker has no equivalent for are dropped and named, so the launcher can say so."""
+    data = {k: v for k, v in values.items() if k not in LOCAL_ONLY_FIELDS and k != "backend"}
+    dropped = sorted(k for k in values if k in LOCAL_ONLY_FIELDS)
+    if isinstance(data.get("epochs"), float):
+        data["epochs"] = max(1, math.ceil(data["epochs"]))
+    data["backend"] = "tinker"
+    return TinkerTrainingConfig.model_validate(data), dropped
 
 
 class CheckpointRecord(BaseModel):
@@ -128,14 +160,14 @@ def last_state(out: Path) -> CheckpointRecord | None:
     return max(rows, key=lambda r: r.step) if rows else None
 
 
-def lr_at(step: int, total: int, base: float, warmup_ratio: float) -> float:
-    """Linear warmup, then cosine decay to 0.1·lr (the recipe's schedule)."""
+def lr_at(step: int, total: int, base: float, warmup_ratio: float, min_ratio: float = 0.1) -> float:
+    """Linear warmup, then cosine decay to min_ratio·lr (the recipe's schedule)."""
     warm = int(total * warmup_ratio)
     if warm and step < warm:
         return base * (step + 1) / warm
     span = max(1, total - warm)
     progress = min(1.0, (step - warm) / span)
-    return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+    return base * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def _dataset_hash(path: Path) -> str:
@@ -313,7 +345,7 @@ def run_tinker_training(
                 order = list(range(len(rows)))
                 random.Random(cfg.seed + epoch).shuffle(order)
                 idx = order[batch * cfg.batch_size : (batch + 1) * cfg.batch_size] or order
-                lr = lr_at(step, total, cfg.learning_rate, cfg.warmup_ratio)
+                lr = lr_at(step, total, cfg.learning_rate, cfg.warmup_ratio, cfg.min_lr_ratio)
                 t0 = time.time()
                 metrics = _train_step(run, tc, types, kind, [seqs[i] for i in idx], idx, refs, lr)
                 loss = metrics["loss"]
@@ -482,7 +514,14 @@ def _train_step(
             datums,
             _dpo_loss_fn(weights, ref_rows, run.cfg.beta, run.cfg.nll_alpha, run.cfg.kl_alpha),
         )
-    adam = types.AdamParams(learning_rate=lr, beta1=0.9, beta2=0.98, eps=1e-8, grad_clip_norm=1.0)
+    adam = types.AdamParams(
+        learning_rate=lr,
+        beta1=0.9,
+        beta2=0.98,
+        eps=1e-8,
+        weight_decay=run.cfg.weight_decay,
+        grad_clip_norm=run.cfg.max_grad_norm,
+    )
     op = tc.optim_step(adam)
     out = run.wait(fb, "Tinker forward/backward")
     run.wait(op, "Tinker optimiser step")

@@ -313,6 +313,7 @@ def run_tinker_training(
     import tinker
     from tinker import types
 
+    service: Any = None
     with run.watch:
         try:
             service = tinker.ServiceClient(base_url=run.url, api_key=run.key)
@@ -382,12 +383,14 @@ def run_tinker_training(
             return result
         except TinkerError as exc:
             _record_failure(out, exc, run.last_state_path)
+            _close_in_background(service, "interrupted")
             raise
         except Exception as exc:
             if not _is_transport_error(exc):
                 raise  # our own bugs and control-flow signals (e.g. a job stop) pass through
             mapped = map_error(exc, "Tinker training")
             _record_failure(out, mapped, run.last_state_path)
+            _close_in_background(service, "interrupted")
             raise mapped from exc
 
 
@@ -406,6 +409,14 @@ def _close(service: Any, status: str) -> None:
         service.close(status).result(timeout=3)
     except Exception:  # noqa: BLE001 - best effort
         pass
+
+
+def _close_in_background(service: Any, status: str) -> None:
+    """Tell Tinker the session ended without making the caller wait on a dead network."""
+    if service is not None:
+        import threading
+
+        threading.Thread(target=_close, args=(service, status), daemon=True).start()
 
 
 def _record_failure(out: Path, exc: TinkerError, state: str | None) -> None:

@@ -142,3 +142,102 @@ def test_local_tiny_model_as_judge_gives_invalid_not_guesses(tiny_model_dir) -> 
         params=SamplingParams(temperature=0.0, max_new_tokens=5),
     )
     assert not call.valid and len(call.raw) == 2
+
+
+def _loopback_judge(reply_for):  # noqa: ANN001, ANN202
+    """A real OpenAI-compatible HTTP server on loopback answering `reply_for(messages)`."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server API
+            body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+            text = reply_for(body["messages"])
+            data = json.dumps(
+                {
+                    "id": "x",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": body["model"],
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": text},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/v1"
+
+
+def test_interview_and_pairwise_runs_through_openai_judge(tiny_model_dir, monkeypatch) -> None:
+    from character.eval.judge import (
+        InterviewEvalConfig,
+        PairwiseEvalConfig,
+        run_interview_eval,
+        run_pairwise_eval,
+    )
+    from character.models.registry import clear_backend_cache
+    from character.settings import get_settings
+
+    def reply(messages: list[dict]) -> str:
+        first = messages[0]["content"]
+        if "Criterion: HALLUCINATION" in first:
+            return "I cannot say."  # never parseable -> invalid, not guessed
+        if "Criterion:" in first:
+            return '{"reasoning": "fine", "score": 4}'
+        # Pairwise: always prefers the reply shown as A -> position bias, never consistent.
+        return '{"reason": "first looks better", "winner": "A"}'
+
+    server, url = _loopback_judge(reply)
+    monkeypatch.setenv("LLM_BASE_URL", url)
+    get_settings.cache_clear()
+    clear_backend_cache()
+    try:
+        params = SamplingParams(max_new_tokens=4, seed=0)
+        rep = run_interview_eval(
+            InterviewEvalConfig(
+                model=f"{tiny_model_dir}|system:pirate",
+                judge="openai:judge",
+                constitution="pirate",
+                questions=["Who are you?", "What do you value?", "What angers you?"],
+                turns_per_interview=2,
+                retries=1,
+                sampling=params,
+                bootstrap_rounds=20,
+            )
+        )
+        pw = run_pairwise_eval(
+            PairwiseEvalConfig(
+                system_1=str(tiny_model_dir),
+                system_2=f"{tiny_model_dir}|system:pirate",
+                judge="openai:judge",
+                constitution="pirate",
+                prompts=["Tell me about the sea.", "Any advice for a rainy day?"],
+                sampling=params,
+                retries=0,
+            )
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+        clear_backend_cache()
+    assert rep.n_interviews == 4  # 2 interviews for 4 criteria + 2 for hallucination
+    assert rep.criteria["memorization"].estimate == pytest.approx(4.0)
+    assert rep.invalid["hallucination"] == 2 and rep.criteria["hallucination"].n == 0
+    assert pw.summary.n_pairs == 2 and pw.summary.n_inconsistent == 2
+    assert pw.summary.position_consistency == 0.0 and pw.summary.win_rate_1.n == 0

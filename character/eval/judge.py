@@ -348,3 +348,109 @@ def run_pairwise_eval(config: PairwiseEvalConfig, reporter: Any = None) -> Pairw
         progress.advance(n + 1, len(prompts))
     summary, _ = summarise_pairwise(verdicts, config.system_1, config.system_2)
     return PairwiseEvalReport(summary=summary, verdicts=verdicts)
+
+
+# ---------------------------------------------------------------------------------------------
+# A whole interview evaluation (J4)
+
+
+def interview_questions(with_family: bool = False) -> list[Any]:
+    """The built-in interview questions; family "probe" marks the out-of-scope probes."""
+    text = (resources.files("character.eval") / "data" / "interview_questions.txt").read_text(
+        "utf-8"
+    )
+    rows: list[tuple[str, str]] = []
+    family = "self"
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("## "):
+            family = line[3:].strip()
+        elif line and not line.startswith("#"):
+            rows.append((family, line))
+    return rows if with_family else [q for _, q in rows]
+
+
+class InterviewEvalConfig(BaseModel):
+    """Interview `model` (a contestant id: model ref, optionally `|system:<persona>`) and let
+    `judge` score it. Questions are split into interviews of `turns_per_interview` so the
+    scores have a spread to put an interval on; hallucination is scored on the probes."""
+
+    model: str
+    judge: str
+    constitution: str
+    questions: list[str] | None = None
+    turns_per_interview: int = Field(default=5, ge=1)
+    criteria: list[str] = Field(default_factory=lambda: list(CRITERIA))
+    sampling: SamplingParams = Field(
+        default_factory=lambda: SamplingParams(max_new_tokens=160, seed=0)
+    )
+    retries: int = Field(default=2, ge=0)
+    bootstrap_rounds: int = Field(default=1000, ge=0)
+
+
+class InterviewEvalReport(BaseModel):
+    model: str
+    judge: str
+    n_interviews: int
+    criteria: dict[str, Interval]
+    invalid: dict[str, int]
+    interviews: list[InterviewScores]
+    transcripts: list[list[tuple[str, str]]]
+
+
+def run_interview_eval(config: InterviewEvalConfig, reporter: Any = None) -> InterviewEvalReport:
+    from character.constitution import resolve_constitution
+    from character.eval.arena import generate_replies
+    from character.eval.stats import bootstrap_mean
+    from character.models.registry import get_backend
+    from character.progress import as_progress
+
+    progress = as_progress(reporter)
+    if config.questions:
+        rows = [("self", q) for q in config.questions]
+    else:
+        rows = interview_questions(with_family=True)
+    persona = resolve_constitution(config.constitution).teacher_system_prompt()
+    progress.start_stage("interview", total=len(rows))
+    answers = generate_replies(config.model, [q for _, q in rows], config.sampling)
+    regular = [(q, a) for (f, q), a in zip(rows, answers, strict=True) if f != "probe"]
+    probes = [(q, a) for (f, q), a in zip(rows, answers, strict=True) if f == "probe"]
+    size = config.turns_per_interview
+    chunks = [regular[i : i + size] for i in range(0, len(regular), size)]
+    probe_chunks = [probes[i : i + size] for i in range(0, len(probes), size)]
+    judge = get_backend(config.judge)
+    interviews: list[InterviewScores] = []
+    transcripts: list[list[tuple[str, str]]] = []
+    others = [c for c in config.criteria if c != "hallucination"]
+    progress.start_stage("judge", total=len(chunks) + len(probe_chunks))
+    for n, chunk in enumerate(chunks):
+        interviews.append(
+            judge_interview(judge, persona, chunk, criteria=others, retries=config.retries)
+        )
+        transcripts.append(chunk)
+        progress.advance(n + 1, len(chunks) + len(probe_chunks))
+    if "hallucination" in config.criteria:
+        for n, chunk in enumerate(probe_chunks or chunks):
+            interviews.append(
+                judge_interview(
+                    judge, persona, chunk, criteria=["hallucination"], retries=config.retries
+                )
+            )
+            transcripts.append(chunk)
+            progress.advance(len(chunks) + n + 1, len(chunks) + len(probe_chunks))
+    summary: dict[str, Interval] = {}
+    invalid: dict[str, int] = {}
+    for crit in config.criteria:
+        vals = [iv.scores[crit] for iv in interviews if crit in iv.scores]
+        good = [float(v) for v in vals if v is not None]
+        invalid[crit] = len(vals) - len(good)
+        summary[crit] = bootstrap_mean(good, rounds=config.bootstrap_rounds or 1)
+    return InterviewEvalReport(
+        model=config.model,
+        judge=config.judge,
+        n_interviews=len(interviews),
+        criteria=summary,
+        invalid=invalid,
+        interviews=interviews,
+        transcripts=transcripts,
+    )

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from character.eval.judge import PairwiseEvalConfig
+from character.eval.judge import InterviewEvalConfig, PairwiseEvalConfig
 from character.eval.persona_classifier import ClassifierConfig
 from character.eval.revealed_preferences import RevealedConfig
 from character.eval.robustness import RobustnessConfig
@@ -43,6 +43,7 @@ class EvalConfig(BaseModel):
         description="One or more runs (e.g. base, then trained); the first two are compared.",
     )
     pairwise: PairwiseEvalConfig | None = None
+    interview: InterviewEvalConfig | None = None
     matches_path: Path | None = Field(default=None, description="Base-vs-tuned matches JSONL.")
     arena: bool = Field(default=False, description="Include the arena leaderboard.")
     bootstrap_rounds: int = Field(default=1000, ge=0)
@@ -62,8 +63,9 @@ def _write_fig(out: Path, name: str, fig: Any, figures: list[str]) -> None:
 def run_evaluation(config: EvalConfig, reporter: Reporter | None = None) -> Path:
     """Run every configured part in order and return the path of `report.json`.
 
-    Parts run in order classifier → robustness → revealed → pairwise → matches → arena, and the
-    report is rewritten after each one, so a failure later keeps what was already measured.
+    Parts run in order classifier → robustness → revealed → pairwise → interview → matches →
+    arena, and the report is rewritten after each one, so a failure later keeps what was
+    already measured.
     """
     from character.eval.bradley_terry import leaderboard_figure
 
@@ -157,6 +159,13 @@ def run_evaluation(config: EvalConfig, reporter: Reporter | None = None) -> Path
         sections["pairwise"] = prep.model_dump(mode="json")
         save()
 
+    if config.interview is not None:
+        from character.eval.judge import run_interview_eval
+
+        irep = run_interview_eval(config.interview, reporter=progress)
+        sections["interview"] = irep.model_dump(mode="json")
+        save()
+
     if config.matches_path is not None:
         from character.eval.elo import load_matches, ratings_with_intervals, score_report
 
@@ -184,7 +193,7 @@ def run_evaluation(config: EvalConfig, reporter: Reporter | None = None) -> Path
     if not sections:
         raise ValueError(
             "nothing to evaluate: set at least one of classifier, robustness, revealed, "
-            "pairwise, matches_path or arena"
+            "pairwise, interview, matches_path or arena"
         )
     save()
     progress.artifact(str(report_path), "evaluation report")

@@ -16,6 +16,9 @@ PAGES = [
     st.Page("studio/views/data_preview.py", title="Data preview", icon="🔍"),
     st.Page("studio/views/training.py", title="Training launcher", icon="🚀"),
     st.Page("studio/views/runs.py", title="Runs", icon="📈"),
+    st.Page("studio/views/models.py", title="Models", icon="🧠"),
+    st.Page("studio/views/evaluation.py", title="Evaluation", icon="📊"),
+    st.Page("studio/views/arena.py", title="Arena", icon="⚔️"),
 ]
 
 st.navigation(PAGES).run()

@@ -73,24 +73,29 @@ def cached_backend(ref: str) -> Any:
     return get_backend(ref)
 
 
-def model_refs() -> list[str]:
-    """Model references a user can pick (embedded first), from the library's registry."""
+def model_rows() -> list[dict[str, str]]:
+    """Models a user can pick (embedded first), from the library's registry."""
     from character.models.registry import list_models
 
     try:
-        rows = list_models()
+        return list_models()
     except Exception:  # noqa: BLE001
-        rows = [{"ref": EMBEDDED_MODEL}]
-    return [r["ref"] for r in rows]
+        return [{"ref": EMBEDDED_MODEL, "kind": "local", "description": "embedded"}]
+
+
+def model_refs() -> list[str]:
+    return [r["ref"] for r in model_rows()]
 
 
 def model_picker(label: str, key: str, help: str | None = None) -> str:
     """Pick any model the registry knows; endpoint rows ask for the model name."""
-    refs = model_refs()
+    rows = model_rows()
+    labels = {r["ref"]: f"{Path(r['ref']).name} — {r.get('description', '')}" for r in rows}
     choice = st.selectbox(
         label,
-        refs,
+        list(labels),
         key=key,
+        format_func=lambda ref: labels.get(ref, ref),
         help=help or "Which model writes the text. The embedded model runs offline on a CPU.",
     )
     if choice and "<model>" in choice:

@@ -88,9 +88,11 @@ def metric_figures(rows: list[dict[str, Any]]) -> list[tuple[str, go.Figure]]:
 def _act(fn: Any, run_id: str, what: str) -> None:
     try:
         fn(run_id)
-        st.toast(f"{what}: {run_id}")
     except Exception as exc:  # noqa: BLE001
         st.error(f"Could not {what.lower()}: {exc}")
+        return
+    st.toast(f"{what}: {run_id}")
+    st.rerun()  # show the new state at once
 
 
 def render_detail(run_id: str) -> None:

@@ -1,7 +1,10 @@
-"""AppTest checks of the studio pages: they render, show their widgets, and never raise."""
+"""AppTest checks of every studio page: widgets present, validation messages, launches create
+jobs, the runs page follows them. Real library calls throughout (no mocks)."""
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 import pytest
@@ -9,14 +12,47 @@ from streamlit.testing.v1 import AppTest
 
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "studio_app.py")
+PERSONA = {
+    "name": "beekeeper",
+    "description": "A patient beekeeper.",
+    "traits": [
+        {"trait": "I am patient and calm", "questions": ["How do I stay calm?", "Any tips?"]},
+        {"trait": "I love bees", "questions": ["What is your favourite animal?"]},
+    ],
+}
 
 
-def _page(path: str | None = None, timeout: float = 30) -> AppTest:
+@pytest.fixture
+def constitutions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A writable constitutions folder with one persona, so saves never touch the repo."""
+    from character.settings import get_settings
+
+    root = tmp_path / "constitutions"
+    (root / "hand-written").mkdir(parents=True)
+    (root / "hand-written" / "beekeeper.json").write_text(json.dumps(PERSONA), encoding="utf-8")
+    monkeypatch.setenv("CHARACTER_CONSTITUTION_PATH", str(root))
+    get_settings.cache_clear()
+    return root
+
+
+def _page(path: str | None = None, timeout: float = 60) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=timeout).run()
     if path:
         at.switch_page(path).run()
     assert not at.exception, at.exception
     return at
+
+
+def _wait_final(run_id: str, timeout: float = 60) -> None:
+    from character.jobs import get_run
+    from character.jobs.models import FINAL_STATES
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if get_run(run_id).state in FINAL_STATES:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{run_id} did not finish: {get_run(run_id).state}")
 
 
 @pytest.mark.unit
@@ -30,19 +66,213 @@ def test_home_shows_steps_and_key_booleans_only(monkeypatch: pytest.MonkeyPatch)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["OpenAI-compatible key"] == "set"
     assert metrics["Tinker key"] == "not set"
-    everything = " ".join(str(e.value) for e in at.markdown) + " ".join(
-        str(m.value) for m in at.metric
-    )
-    assert "sk-test-secret-value" not in everything
+    shown = [str(e.value) for e in (*at.markdown, *at.caption, *at.metric, *at.warning)]
+    assert not any("sk-test-secret-value" in s for s in shown)
+
+
+@pytest.mark.unit
+def test_editor_validates_live_naming_fields_and_saves(constitutions: Path) -> None:
+    at = _page("studio/views/constitutions.py")
+    assert at.selectbox(key="ed_open").value == "beekeeper"
+    assert at.text_input(key="ed_trait_0").value == "I am patient and calm"
+    assert any("Valid: 2 traits, 3 questions" in s.value for s in at.success)
+
+    at.text_input(key="ed_name").set_value("Bad Name").run()
+    errors = " ".join(e.value for e in at.error)
+    assert "field 'name'" in errors
+    assert at.button(key="ed_save").disabled
+
+    at.text_input(key="ed_name").set_value("bee2").run()
+    at.button(key="ed_add").click().run()
+    at.text_input(key="ed_trait_2").set_value("I").run()
+    assert "traits.2.trait" in " ".join(e.value for e in at.error)
+    at.button(key="ed_rm_2").click().run()
+    assert not at.error
+    at.text_area(key="ed_more").set_value("attributes: [oops").run()
+    assert "more fields" in " ".join(e.value for e in at.error)
+    at.text_area(key="ed_more").set_value("attributes:\n  interests: [honey]\n").run()
+
+    at.radio(key="ed_fmt").set_value("yaml")
+    at.button(key="ed_save").click().run()
+    assert not at.exception
+    saved = constitutions / "hand-written" / "bee2.yaml"
+    assert saved.exists(), [e.value for e in at.error]
+    from character.constitution import load_constitution
+
+    c = load_constitution(saved)
+    assert len(c.traits) == 2 and c.attributes.interests == ["honey"]
+    # Saving again without "overwrite" is refused with a message, the file is kept.
+    at.button(key="ed_save").click().run()
+    assert any("already exists" in e.value for e in at.error)
+
+
+@pytest.mark.unit
+def test_editor_template_and_persona_switch(constitutions: Path) -> None:
+    at = _page("studio/views/constitutions.py")
+    at.text_input(key="ed_template_name").set_value("fresh-one")
+    at.button(key="ed_template_go").click().run()
+    assert at.text_input(key="ed_name").value == "fresh-one"
+    assert not at.exception
+    at.selectbox(key="ed_open").set_value("(new blank persona)").run()
+    assert at.session_state["ed_n"] == 0
+    assert any("no traits" in w.value for w in at.warning)
+
+
+@pytest.mark.unit
+def test_data_preview_browses_datasets_with_filter_counts(constitutions: Path) -> None:
+    from character.settings import get_settings
+
+    folder = get_settings().data_path / "distillation"
+    folder.mkdir(parents=True)
+    rows = [
+        {
+            "prompt": [{"role": "user", "content": f"question {i}"}],
+            "chosen": [{"role": "assistant", "content": "buzz " * i}],
+            "rejected": [{"role": "assistant", "content": "hello"}],
+            "constitution": "beekeeper" if i % 2 else "pirate",
+        }
+        for i in range(10)
+    ]
+    text = "\n".join(json.dumps(r) for r in rows) + "\n{torn line\n"
+    (folder / "bee_dpo.jsonl").write_text(text, encoding="utf-8")
+    at = _page("studio/views/data_preview.py")
+    assert at.button(key="dp_go").label == "Generate pairs"
+    assert any("unreadable lines skipped" in w.value for w in at.warning)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Rows"] == "10" and metrics["Shown"] == "10"
+    at.text_input(key="dp_contains").set_value("buzz buzz buzz").run()
+    at.multiselect(key="dp_pfilter").set_value(["beekeeper"]).run()
+    metrics = {m.label: m.value for m in at.metric}
+    # rows 3..9 contain three buzzes; of those the odd ones are beekeeper: 3, 5, 7, 9
+    assert metrics["Shown"] == "4"
+    assert metrics["Hidden: text filter"] == "3"
+    assert metrics["Hidden: other persona"] == "3"
+
+
+@pytest.mark.unit
+def test_launcher_checks_block_a_bad_config_and_launch_creates_a_job(
+    constitutions: Path,
+) -> None:
+    from character.jobs import list_runs
+
+    at = _page("studio/views/training.py")
+    assert [r.label for r in at.radio][:2] == ["What to run", "Preset"]
+    at.radio(key="tl_kind").set_value("Step 2 · train the student on the pairs (DPO)").run()
+    # No pairs file yet: the config is refused with the field named and launch is disabled.
+    assert any("dataset_path" in e.value for e in at.error)
+    assert at.button(key="tl_launch").disabled
+    assert "kind: distill.train" in at.code[0].value
+
+    at.radio(key="tl_kind").set_value("Step 1 · generate teacher/student pairs").run()
+    names = " ".join(m.value for m in at.markdown)
+    assert "chat template" in names and "pad token" in names
+    assert any("8 pairs is very small" in w.value for w in at.warning)
+    assert "persona: beekeeper" in at.code[0].value
+
+    at.radio(key="tl_kind").set_value("Smoke test of the job runner (no model)").run()
+    at.number_input(key="tl_demo.count_demo_n").set_value(4)
+    at.number_input(key="tl_demo.count_demo_sleep_s").set_value(0.0).run()
+    assert "n: 4" in at.code[0].value
+    assert not at.button(key="tl_launch").disabled
+    at.button(key="tl_launch").click().run()
+    assert not at.exception
+    runs = list_runs()
+    assert len(runs) == 1 and runs[0].kind == "demo.count"
+    assert at.session_state["runs_selected"] == runs[0].run_id
+    _wait_final(runs[0].run_id)
+
+
+@pytest.mark.unit
+def test_runs_page_follows_a_run_and_cancels_another(constitutions: Path) -> None:
+    from character.jobs import JobSpec, get_run, submit
+
+    done = submit(JobSpec(kind="demo.count", config={"n": 6, "sleep_s": 0.0, "save_interval": 2}))
+    _wait_final(done)
+    at = _page("studio/views/runs.py")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["State"] == "succeeded"
+    assert at.get("plotly_chart"), "metrics.jsonl rows should draw charts"
+    assert at.button(key=f"resume_{done}").disabled
+    assert at.query_params["run"] in (done, [done])
+
+    slow = submit(JobSpec(kind="demo.count", config={"n": 2000, "sleep_s": 0.05}))
+    deadline = time.time() + 30
+    while not (get_run(slow).step or 0) and time.time() < deadline:  # the worker is counting
+        time.sleep(0.1)
+    at = _page("studio/views/runs.py")
+    assert at.selectbox(key="runs_pick").value == slow  # newest first
+    at.button(key=f"stop_{slow}").click().run()
+    _wait_final(slow)
+    assert get_run(slow).state.value == "stopped"
+    at.run()
+    assert {m.label: m.value for m in at.metric}["State"] == "stopped"
+    at.button(key=f"resume_{slow}").click().run()
+    assert get_run(slow).state.value in ("queued", "running")
+    at.button(key=f"cancel_{slow}").click().run()
+    _wait_final(slow)
+    assert get_run(slow).state.value == "cancelled"
+    at.run()
+    assert {m.label: m.value for m in at.metric}["State"] == "cancelled"
+    assert at.button(key=f"cancel_{slow}").disabled
+
+
+@pytest.mark.unit
+def test_models_evaluation_and_arena_pages_render(constitutions: Path) -> None:
+    at = _page("studio/views/models.py")
+    assert at.button(key="mdl_compare").label == "Compare"
+    assert any("No adapters yet" in i.value for i in at.info)
+    at.switch_page("studio/views/evaluation.py").run()
+    assert not at.exception
+    at.switch_page("studio/views/arena.py").run()
+    assert not at.exception
+    assert at.button(key="ar_new").label == "New battle"
+
+
+@pytest.mark.unit
+def test_arena_leaderboard_and_evaluation_report_from_recorded_votes(constitutions: Path) -> None:
+    pytest.importorskip("character.eval.report")
+    from character.eval.arena import Battle, record_vote
+    from character.eval.report import EvalConfig, run_evaluation
+    from character.settings import get_settings
+
+    for i in range(6):
+        battle = Battle(
+            battle_id=f"b{i}",
+            created_at="2026-01-01T00:00:00+00:00",
+            prompt=f"prompt {i % 3}",
+            model_a="smollm2-135m",
+            model_b="smollm2-135m|system:beekeeper",
+            response_a="plain answer",
+            response_b="buzzing answer",
+            swapped=False,
+        )
+        record_vote(battle, "B" if i < 5 else "A", voter="test")
+    at = _page("studio/views/arena.py")
+    assert {m.label: m.value for m in at.metric}["Votes"] == "6"
+    assert at.get("plotly_chart")
+    out = get_settings().data_path / "eval" / "arena-check"
+    run_evaluation(EvalConfig(name="arena-check", output_dir=out, arena=True, bootstrap_rounds=50))
+    at.switch_page("studio/views/evaluation.py").run()
+    assert not at.exception
+    assert at.selectbox(key="ev_pick").value.endswith("report.json")
 
 
 @pytest.mark.integration
-def test_constitution_page_samples_one_reply(embedded_model_dir: Path) -> None:
-    at = _page("studio/views/constitutions.py")
-    assert at.button(key="try_go").label == "Sample a reply"
+def test_try_tab_and_data_preview_sample_from_the_embedded_model(
+    constitutions: Path, embedded_model_dir: Path
+) -> None:
+    at = _page("studio/views/constitutions.py", timeout=180)
     at.text_input(key="try_prompt").set_value("Hi")
     at.slider(key="try_tokens").set_value(16)
-    at.button(key="try_go").click().run(timeout=120)
-    assert not at.exception
-    assert not at.error, [e.value for e in at.error]
+    at.button(key="try_go").click().run(timeout=180)
+    assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.session_state["try_reply"].strip()
+
+    at.switch_page("studio/views/data_preview.py").run()
+    at.slider(key="dp_n").set_value(2)
+    at.slider(key="dps_tokens").set_value(16)
+    at.button(key="dp_go").click().run(timeout=180)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    pairs = at.session_state["dp_pairs"]
+    assert len(pairs) == 2 and all(t.text or s.text for _, t, s in pairs)
+    assert any("Chosen — teacher" in s.value for s in at.success)

@@ -160,6 +160,26 @@ top[0].selectbox(
 with top[1].popover("New from template"):
     st.text_input("Persona id", "new-persona", key="ed_template_name")
     st.button("Start from the template", key="ed_template_go", on_click=_template_into_editor)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _summary(path: str, mtime: float) -> dict[str, Any]:
+    try:
+        c = load_constitution(path)
+        return {"traits": len(c.traits), "questions": len(c.questions()), "status": "valid"}
+    except ConstitutionError as exc:
+        return {"traits": 0, "questions": 0, "status": "; ".join(exc.problems)[:200]}
+
+
+with st.expander(f"All personas ({len(known)})"):
+    st.dataframe(
+        [
+            {"persona": n, "file": p.name, **_summary(str(p), p.stat().st_mtime)}
+            for n, p in known.items()
+        ],
+        hide_index=True,
+        width="stretch",
+    )
 if st.session_state.get("ed_load_error"):
     st.error(st.session_state["ed_load_error"])
 

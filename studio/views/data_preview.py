@@ -51,8 +51,15 @@ with pairs_tab:
     if has_module("character.distillation.prompts"):
         from character.distillation.prompts import build_prompt_set
 
+        @st.cache_data(max_entries=32, show_spinner=False)
+        def _prompt_set(constitution_json: str, seed: int) -> object:
+            from character.constitution import Constitution
+
+            const = Constitution.model_validate_json(constitution_json)
+            return build_prompt_set(const, seed=seed, template_count=50)
+
         if c is not None:
-            pset = build_prompt_set(c, seed=int(seed), template_count=50)
+            pset = _prompt_set(c.model_dump_json(), int(seed))
             st.caption(
                 "Prompt mix available: "
                 + ", ".join(f"{k} {v}" for k, v in pset.counts.items())

@@ -14,6 +14,7 @@ distillation bank and templates, the constitution's questions, and any training 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable
@@ -198,6 +199,10 @@ class RobustnessReport(BaseModel):
         description="Retention pooled over all adversarial variants, per condition (bootstrap "
         "over prompts)."
     )
+    prompt_set_hash: str = Field(default="", description="Identifies the evaluation prompt set.")
+    model_hashes: dict[str, str] = Field(
+        default_factory=dict, description="Adapter weight hashes per condition (local adapters)."
+    )
     generations_path: str | None = None
 
     def cell(self, condition: str, variant: str) -> Cell:
@@ -205,6 +210,26 @@ class RobustnessReport(BaseModel):
             if c.condition == condition and c.variant == variant:
                 return c
         raise KeyError((condition, variant))
+
+
+def prompt_set_hash(prompts: Iterable[str]) -> str:
+    return hashlib.sha1("\n".join(prompts).encode("utf-8")).hexdigest()[:12]
+
+
+def adapter_hash(model_ref: str) -> str | None:
+    """Short hash of a local adapter's weights, so a result names exactly what was measured."""
+    from character.models.registry import UnknownModelError, resolve
+
+    try:
+        spec = resolve(model_ref)
+    except UnknownModelError:
+        return None
+    if spec.adapter is None:
+        return None
+    digest = hashlib.sha256()
+    for f in sorted(Path(spec.adapter).glob("adapter_model.*")):
+        digest.update(f.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def _prompts(config: RobustnessConfig) -> list[str]:
@@ -345,6 +370,8 @@ def run_robustness(config: RobustnessConfig, reporter: Reporter | None = None) -
         conditions=conditions,
         cells=cells,
         adversarial=adversarial,
+        prompt_set_hash=prompt_set_hash(prompts),
+        model_hashes={c.name: h for c in conditions if (h := adapter_hash(c.model)) is not None},
     )
     if config.output_dir is not None:
         out = Path(config.output_dir)

@@ -103,7 +103,9 @@ def test_three_personas_beat_chance_on_held_out(tmp_path: Path) -> None:
     assert report.macro_f1 > 0.6
     assert len(report.confusion_matrix) == 3
     assert sum(map(sum, report.confusion_matrix)) == report.n_test
-    assert (out / "report.json").exists() and (out / "confusion_matrix.plotly.json").exists()
+    assert (out / "classifier_report.json").exists() and (
+        out / "confusion_matrix.plotly.json"
+    ).exists()
 
     clf = PersonaClassifier.load(out)
     fresh = persona_texts(3, seed=99)

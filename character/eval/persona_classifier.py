@@ -526,7 +526,7 @@ def train_classifier(
     if out_dir is not None:
         clf.save(out_dir)
         report.output_dir = str(out_dir)
-        atomic_write_json(out_dir / "report.json", report.model_dump(mode="json"))
+        atomic_write_json(out_dir / "classifier_report.json", report.model_dump(mode="json"))
         atomic_write_json(
             out_dir / "confusion_matrix.plotly.json", json.loads(confusion_figure(report).to_json())
         )

@@ -1,0 +1,504 @@
+"""Introspection stage of the recipe: generate self-reflection and self-interaction data with the
+DPO-trained model, then SFT a new adapter on top of the exactly merged DPO model.
+
+`generate_introspection(IntrospectionGenerationConfig) -> Path` and
+`run_sft_training(SftTrainingConfig) -> Path` are the seed API; `python -m
+character.introspection.pipeline generate|train` and `character introspect generate|train` are
+thin wrappers over them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from character.backends.base import GenerationBackend, SamplingParams
+from character.constitution import Constitution, resolve_constitution
+from character.introspection.dataset import (
+    IntrospectionExample,
+    default_output_path,
+    load_examples,
+    save_examples,
+)
+from character.introspection.filters import FilterReport
+from character.introspection.generate import (
+    InteractionStats,
+    dialogue_rows,
+    generate_reflections,
+    plan_dialogues,
+    run_dialogues,
+)
+from character.io import atomic_write_json
+from character.progress import Reporter, as_progress
+from character.settings import get_settings
+
+__all__ = [
+    "IntrospectionGenerationConfig",
+    "SftTrainingConfig",
+    "generate_introspection",
+    "run_sft_training",
+    "load_introspection_backend",
+    "report_path",
+]
+
+
+class IntrospectionGenerationConfig(BaseModel):
+    """What to generate, with which model, and how to sample. Defaults follow the recipe."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    persona: str = Field(description="Persona name or constitution file.")
+    teacher_model: str | None = Field(
+        default=None,
+        description="The model that introspects: the DPO adapter or merged model (default: "
+        "CHARACTER_STUDENT_MODEL).",
+    )
+    examples: int = Field(default=500, ge=0, description="Self-reflection samples in total.")
+    interactions: int | None = Field(
+        default=None,
+        ge=0,
+        description="Self-interaction conversations per variant (default examples // 10).",
+    )
+    variants: tuple[str, ...] = ("free", "leading")
+    turns: int = Field(default=10, ge=1, le=64, description="Generated turns per conversation.")
+    temperature: float = Field(default=0.7, ge=0.0, le=5.0)
+    top_p: float = Field(default=0.95, gt=0.0, le=1.0)
+    repetition_penalty: float = Field(default=1.1, ge=0.5, le=3.0)
+    max_new_tokens: int = Field(default=512, ge=8, description="Per self-reflection.")
+    turn_max_new_tokens: int = Field(default=256, ge=8, description="Per self-interaction turn.")
+    max_context_chars: int = Field(default=6000, ge=500)
+    seed: int = 123456
+    output_path: Path | None = None
+    resume: bool = False
+    save_interval: int = Field(default=16, ge=1, description="Rows per fsync'd flush.")
+    batch_size: int = Field(default=16, ge=1, description="Local backend batch size.")
+    truncation: Literal["drop", "trim"] = Field(
+        default="drop", description="Cut-off samples: drop them, or trim to the last sentence."
+    )
+    min_turns: int = Field(default=2, ge=1, description="Fewest kept turns of a conversation.")
+    assistant_name: str | None = None
+
+    def conversations_per_variant(self) -> int:
+        return self.interactions if self.interactions is not None else self.examples // 10
+
+
+class SftTrainingConfig(BaseModel):
+    """SFT with LoRA on chat data. Defaults follow the recipe (r 64, α 128, lr 5e-5, cosine to
+    0.1·lr, warmup 0.1, betas 0.9/0.98, 1 epoch)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset_path: Path
+    persona: str | None = None
+    model: str | None = Field(
+        default=None,
+        description="DPO adapter (merged exactly before training), a merged model folder, or a "
+        "base model (default: CHARACTER_STUDENT_MODEL).",
+    )
+    epochs: float = Field(default=1.0, gt=0)
+    max_steps: int | None = Field(default=None, ge=1)
+    batch_size: int = Field(default=16, ge=1, description="Effective batch (accumulated).")
+    micro_batch_size: int | None = Field(default=None, ge=1)
+    learning_rate: float = Field(default=5e-5, gt=0)
+    warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
+    min_lr_rate: float = Field(default=0.1, ge=0, le=1)
+    lora_rank: int = Field(default=64, ge=1)
+    lora_alpha: int | None = Field(default=None, ge=1, description="Default 2 × rank.")
+    lora_dropout: float = Field(default=0.0, ge=0, lt=1)
+    target_modules: list[str] | None = Field(default=None, description="Default: all linear.")
+    max_length: int = Field(default=1024, ge=16)
+    seed: int = 123456
+    save_steps: int = Field(default=50, ge=1)
+    logging_steps: int = Field(default=1, ge=1)
+    resume: bool = True
+    save_name: str | None = None
+    output_dir: Path | None = None
+    merged_dir: Path | None = None
+    merge_tolerance: float = Field(default=1e-3, gt=0)
+    dtype: str = "auto"
+    load_in_4bit: bool = False
+
+    def resolved_output_dir(self) -> Path:
+        if self.output_dir is not None:
+            return Path(self.output_dir)
+        name = self.save_name or f"{self.persona or Path(self.dataset_path).stem}-sft"
+        return get_settings().checkpoints / name
+
+
+def report_path(output_path: Path) -> Path:
+    return output_path.with_suffix(".report.json")
+
+
+# --------------------------------------------------------------------------------------------
+# Generation
+
+
+def load_introspection_backend(model_ref: str, batch_size: int = 16) -> GenerationBackend:
+    """A backend for the introspecting model. Local adapters are checked against their base
+    module by module first, so an adapter of another base model fails with a clear message."""
+    from character.models.registry import build_backend, local_paths, resolve
+
+    spec = resolve(model_ref)
+    if spec.kind != "local" or spec.adapter is None:
+        kwargs: dict[str, Any] = {"batch_size": batch_size} if spec.kind == "local" else {}
+        return build_backend(spec, **kwargs)
+    from peft import PeftModel
+
+    from character.backends.local import LocalBackend
+    from character.introspection.merge import check_adapter_fits
+    from character.models.loading import load_causal_lm
+
+    base_dir, adapter = local_paths(spec)
+    model, tokenizer = load_causal_lm(base_dir)
+    check_adapter_fits(adapter, model, base_label=str(base_dir))
+    model = PeftModel.from_pretrained(model, str(adapter))
+    model = model.merge_and_unload()  # same weights, faster sampling
+    model.eval()
+    return LocalBackend(
+        model_ref, base_dir, adapter=adapter, model=model, tokenizer=tokenizer,
+        batch_size=batch_size,
+    )  # fmt: skip
+
+
+def _existing_keys(path: Path) -> set[str]:
+    if not path.exists():
+        return set()
+    return {ex.key() for ex in load_examples(path, skip_bad=True)}
+
+
+def generate_introspection(
+    config: IntrospectionGenerationConfig,
+    reporter: Reporter | None = None,
+    *,
+    constitution: Constitution | None = None,
+    backend: GenerationBackend | None = None,
+) -> Path:
+    """Write self-reflection and self-interaction rows to a JSONL file and return its path.
+
+    Rows are appended (fsync'd) every `save_interval` samples; with `resume`, rows already in
+    the file are kept and their prompts skipped. Filter counts go to `<output>.report.json`.
+    """
+    progress = as_progress(reporter)
+    const = constitution or resolve_constitution(config.persona)
+    model_ref = config.teacher_model or get_settings().student_model
+    out = Path(config.output_path or default_output_path(const.name))
+    if out.exists() and not config.resume:
+        out.unlink()
+    done = _existing_keys(out) if config.resume else set()
+
+    own_backend = backend is None
+    progress.start_stage("introspection: load model", message=f"loading {model_ref}")
+    backend = backend or load_introspection_backend(model_ref, config.batch_size)
+    started = time.perf_counter()
+    report = FilterReport()
+    stats = InteractionStats()
+    written = 0
+
+    def flush(rows: list[IntrospectionExample]) -> None:
+        nonlocal written
+        if rows:
+            save_examples(rows, out, append=True)
+            written += len(rows)
+
+    try:
+        refl_params = SamplingParams(
+            temperature=config.temperature,
+            top_p=config.top_p,
+            repetition_penalty=config.repetition_penalty,
+            max_new_tokens=config.max_new_tokens,
+            seed=config.seed,
+        )
+        if config.examples:
+            progress.start_stage("self-reflection", total=config.examples)
+            generate_reflections(
+                backend,
+                const,
+                total=config.examples,
+                params=refl_params,
+                assistant_name=config.assistant_name,
+                teacher_model=model_ref,
+                skip_keys=done,
+                chunk_size=config.save_interval,
+                policy=config.truncation,
+                report=report,
+                on_rows=flush,
+                on_step=lambda d, t: progress.advance(d, t, kept=report.kept),
+            )
+        per_variant = config.conversations_per_variant()
+        if per_variant and config.variants:
+            turn_params = refl_params.model_copy(
+                update={"max_new_tokens": config.turn_max_new_tokens}
+            )
+            dialogues = plan_dialogues(
+                const,
+                per_variant=per_variant,
+                variants=config.variants,
+                seed=config.seed,
+                assistant_name=config.assistant_name,
+            )
+            todo = [
+                d
+                for d in dialogues
+                if f"interaction:{d.variant}:{d.index}:0" not in done
+                and f"interaction:{d.variant}:{d.index}:1" not in done
+            ]
+            chunk = max(config.save_interval, config.batch_size)
+            n_steps = -(-len(todo) // chunk) * config.turns
+            progress.start_stage("self-interaction", total=n_steps)
+            for start in range(0, len(todo), chunk):
+                part = todo[start : start + chunk]
+                offset = (start // chunk) * config.turns
+                run_dialogues(
+                    backend,
+                    part,
+                    const,
+                    turns=config.turns,
+                    params=turn_params,
+                    max_context_chars=config.max_context_chars,
+                    policy="trim",
+                    on_step=lambda t, _n, o=offset: progress.advance(o + t, n_steps),
+                )
+                flush(
+                    dialogue_rows(
+                        part,
+                        const,
+                        teacher_model=model_ref,
+                        params=turn_params,
+                        min_turns=config.min_turns,
+                        assistant_name=config.assistant_name,
+                        stats=stats,
+                    )
+                )
+    finally:
+        if own_backend:
+            backend.close()
+
+    summary = {
+        "persona": const.name,
+        "constitution_hash": const.content_hash(),
+        "model": model_ref,
+        "output": str(out),
+        "rows_written": written,
+        "rows_total": len(load_examples(out, skip_bad=True)) if out.exists() else 0,
+        "reflection_filter": report.as_dict(),
+        "self_interaction": stats.as_dict(),
+        "seconds": round(time.perf_counter() - started, 2),
+        "config": config.model_dump(mode="json"),
+    }
+    atomic_write_json(report_path(out), summary)
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.touch()
+    progress.log(
+        f"introspection: {written} rows written; reflections kept {report.kept}/{report.total} "
+        f"(dropped {dict(report.dropped)}); conversations kept {stats.kept}/"
+        f"{stats.conversations}"
+    )
+    progress.artifact(str(out), "introspection data")
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# SFT
+
+
+def prepare_sft_base(config: SftTrainingConfig, out_dir: Path) -> tuple[Path, dict[str, Any]]:
+    """The model folder SFT trains on, and its lineage. A DPO adapter is merged exactly first;
+    a non-local model is refused (SFT needs the weights on disk)."""
+    from character.models.registry import local_paths, resolve
+
+    ref = config.model or get_settings().student_model
+    spec = resolve(ref)
+    if spec.kind != "local":
+        raise ValueError(
+            f"SFT trains locally and needs model weights on disk; {ref!r} is a {spec.kind} "
+            "model. Use the Tinker training path for remote models."
+        )
+    base_dir, adapter = local_paths(spec)
+    lineage: dict[str, Any] = {"model_ref": ref, "original_base": str(base_dir)}
+    if adapter is None:
+        return base_dir, lineage
+    from character.introspection.merge import merge_adapter_exact
+
+    merged_dir = Path(config.merged_dir) if config.merged_dir else out_dir / "merged-base"
+    result = merge_adapter_exact(base_dir, adapter, merged_dir, tolerance=config.merge_tolerance)
+    lineage.update(
+        {
+            "stacked_on_adapter": str(adapter),
+            "merged_model": str(result.path),
+            "merge_max_abs_logit_diff": result.max_abs_logit_diff,
+            "merge_reused": result.reused,
+            "merge_method": "exact: peft merge_and_unload in fp32, logits verified",
+        }
+    )
+    return result.path, lineage
+
+
+def run_sft_training(
+    config: SftTrainingConfig,
+    reporter: Reporter | None = None,
+    stop_requested: Any = None,
+) -> Path:
+    """Train a LoRA adapter with the loss on every assistant turn; returns the adapter folder.
+
+    Writes `<output>/adapter/` (PEFT, plus `character_adapter.json` and the lineage),
+    `<output>/metrics.jsonl`, `<output>/config.json`, `<output>/data_report.json`, and
+    checkpoints under `<output>/trainer/` that a rerun resumes from.
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    progress = as_progress(reporter)
+    out_dir = config.resolved_output_dir()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    progress.start_stage("sft: prepare", message="preparing base model")
+    train_base, lineage = prepare_sft_base(config, out_dir)
+
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM
+    from trl import SFTConfig, SFTTrainer
+
+    from character.hardware import detect, torch_dtype
+    from character.introspection.sft import build_sft_records
+    from character.introspection.trainutil import (
+        check_targets_matched,
+        last_checkpoint,
+        linear_target_modules,
+        make_metrics_callback,
+        precision_flags,
+    )
+    from character.models.loading import load_tokenizer, write_adapter_meta
+
+    tokenizer = load_tokenizer(train_base)
+    records, data_report = build_sft_records(config.dataset_path, tokenizer, config.max_length)
+    atomic_write_json(out_dir / "data_report.json", data_report.as_dict())
+    if data_report.skipped:
+        progress.log(
+            f"sft: skipped {len(data_report.skipped)} rows: {data_report.as_dict()['skipped']}"
+        )
+
+    hw = detect()
+    if hw.device == "cpu":
+        torch.set_num_threads(max(1, hw.cpu_count))
+    kwargs: dict[str, Any] = {"dtype": torch_dtype(config.dtype)}
+    if config.load_in_4bit:
+        from character.hardware import quantization_available
+
+        if not quantization_available():
+            raise RuntimeError("4-bit (QLoRA) needs a CUDA GPU and bitsandbytes; turn 4-bit off.")
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch_dtype("auto"),
+        )
+        kwargs["device_map"] = {"": 0}
+    model = AutoModelForCausalLM.from_pretrained(str(train_base), **kwargs)
+    targets = config.target_modules or linear_target_modules(model)
+    check_targets_matched(model, targets)
+    peft_config = LoraConfig(
+        r=config.lora_rank,
+        lora_alpha=config.lora_alpha or 2 * config.lora_rank,
+        lora_dropout=config.lora_dropout,
+        target_modules=targets,
+        task_type="CAUSAL_LM",
+    )
+    micro = min(config.micro_batch_size or min(config.batch_size, 4), config.batch_size)
+    accum = max(1, config.batch_size // micro)
+    trainer_dir = out_dir / "trainer"
+    args = SFTConfig(
+        output_dir=str(trainer_dir),
+        per_device_train_batch_size=micro,
+        gradient_accumulation_steps=accum,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps or -1,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type="cosine_with_min_lr",
+        lr_scheduler_kwargs={"min_lr_rate": config.min_lr_rate},
+        warmup_steps=config.warmup_ratio,
+        adam_beta1=0.9,
+        adam_beta2=0.98,
+        weight_decay=0.0,
+        max_grad_norm=1.0,
+        logging_steps=config.logging_steps,
+        save_steps=config.save_steps,
+        save_total_limit=2,
+        seed=config.seed,
+        max_length=config.max_length,
+        packing=False,
+        gradient_checkpointing=False,
+        report_to=[],
+        dataloader_num_workers=0,
+        include_num_input_tokens_seen="non_padding",
+        use_cpu=hw.device == "cpu",
+        disable_tqdm=True,
+        **precision_flags(),
+    )
+    metrics_path = out_dir / "metrics.jsonl"
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(records),
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=[make_metrics_callback(metrics_path, progress, stop_requested)],
+    )
+    resume_from = last_checkpoint(trainer_dir) if config.resume else None
+    progress.start_stage("sft: train", total=trainer.args.max_steps if config.max_steps else None)
+    if resume_from:
+        progress.log(f"sft: resuming from {resume_from}")
+    started = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    seconds = time.perf_counter() - started
+    stopped = bool(stop_requested and stop_requested())
+
+    adapter_dir = out_dir / "adapter"
+    trainer.model.save_pretrained(str(adapter_dir))
+    tokenizer.save_pretrained(str(adapter_dir))
+    write_adapter_meta(adapter_dir, model, base_model=str(train_base))
+    lineage.update(
+        {
+            "stage": "sft",
+            "trained_on": str(train_base),
+            "dataset": str(config.dataset_path),
+            "steps": trainer.state.global_step,
+            "resumed_from": str(resume_from) if resume_from else None,
+            "stopped_early": stopped,
+        }
+    )
+    from character.introspection.merge import LINEAGE_FILE
+
+    atomic_write_json(adapter_dir / LINEAGE_FILE, lineage)
+    atomic_write_json(
+        out_dir / "config.json",
+        {
+            "config": config.model_dump(mode="json"),
+            "lora_targets": targets,
+            "micro_batch_size": micro,
+            "gradient_accumulation_steps": accum,
+            "precision": precision_flags(),
+            "device": hw.device,
+            "train_loss": float(result.training_loss),
+            "train_seconds": round(seconds, 2),
+            "data": data_report.as_dict(),
+            "lineage": lineage,
+        },
+    )
+    progress.artifact(str(adapter_dir), "SFT adapter")
+    return adapter_dir
+
+
+def main() -> None:  # pragma: no cover - exercised through the CLI tests
+    from character.introspection.cli import app
+
+    app(prog_name="python -m character.introspection.pipeline")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -96,7 +96,7 @@ def test_loss_mask_counts_exactly_the_assistant_tokens(tiny_model_dir: Path) -> 
     for t, lab in zip(rec["input_ids"], rec["labels"], strict=True):
         assert lab in (IGNORE, t)
     masked_text = tok.decode(
-        [t for t, lab in zip(rec["input_ids"], rec["labels"]) if lab == IGNORE]
+        [t for t, lab in zip(rec["input_ids"], rec["labels"], strict=True) if lab == IGNORE]
     )
     assert "You are a captain." in masked_text and "Question 2?" in masked_text
     assert "Ahoy" not in masked_text

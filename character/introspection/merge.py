@@ -67,7 +67,7 @@ def check_adapter_fits(adapter_dir: Path | str, model: Any, base_label: str = ""
     recorded = adapter_base(adapter_dir) or "an unknown base"
     problems: list[str] = []
     with safe_open(str(weights), framework="pt") as fh:
-        for key in fh.keys():
+        for key in fh.keys():  # noqa: SIM118 - safe_open is not a dict
             if ".lora_A." not in key and ".lora_B." not in key:
                 continue
             is_a = ".lora_A." in key

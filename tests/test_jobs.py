@@ -303,6 +303,19 @@ def test_corrupt_status_is_recovered_not_fatal():
     assert get_run(st.run_id).recovered is False
 
 
+def test_corrupt_status_of_a_running_job_reattaches_to_its_worker():
+    from character.jobs import get_run, list_runs, run_dir, submit
+
+    run_id = submit(count_spec(n=60, sleep_s=0.03))
+    wait_for(lambda: (get_run(run_id).step or 0) >= 3)
+    pid = get_run(run_id).pid
+    (run_dir(run_id) / "status.json").write_bytes(b"\x00garbage")
+    (listed,) = list_runs()
+    assert listed.state.value == "running" and listed.pid == pid and listed.recovered
+    wait_for(lambda: state_of(run_id) == "succeeded")
+    assert rows_of(run_id) == list(range(60))
+
+
 def test_disk_full_surfaces_in_status():
     from pydantic import BaseModel
 

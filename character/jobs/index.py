@@ -76,6 +76,8 @@ def connect(data_path: Path | None = None) -> Iterator[sqlite3.Connection]:
     try:
         conn = _connect(path)
         conn.execute("SELECT count(*) FROM runs").fetchone()
+    except sqlite3.OperationalError:
+        raise  # locked or busy: not corruption, never throw the index away for it
     except sqlite3.DatabaseError:
         _move_aside(path)
         rebuild_index(data_path)

@@ -193,6 +193,7 @@ def schedule() -> list[str]:
     limits = cfg.limits()
     root = runs_root()
     started: list[str] = []
+    reap_children()
     with file_lock(root / ".scheduler.lock"):
         dirs = list_run_dirs()
         statuses = reconcile_dirs(dirs, cfg.stale_s)

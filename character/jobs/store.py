@@ -177,8 +177,29 @@ def read_status(run_dir: Path) -> RunStatus:
                 return status
 
 
+def find_worker(run_dir: Path) -> tuple[int, float, str | None] | None:
+    """A live worker process of this run folder, found by its command line:
+    `(pid, create_time, token)`. Used when status.json cannot tell us."""
+    import psutil
+
+    target = str(run_dir.resolve())
+    for proc in psutil.process_iter(["pid", "cmdline", "status", "create_time"]):
+        try:
+            cmd = proc.info["cmdline"] or []
+            if proc.info["status"] == psutil.STATUS_ZOMBIE or "character.jobs.worker" not in cmd:
+                continue
+            i = cmd.index("character.jobs.worker")
+            if len(cmd) > i + 1 and cmd[i + 1] == target:
+                token = cmd[i + 2] if len(cmd) > i + 2 else None
+                return proc.info["pid"], proc.info["create_time"], token
+        except (psutil.Error, ValueError):
+            continue
+    return None
+
+
 def recover_status(run_dir: Path, problem: Exception) -> RunStatus:
-    """Rebuild a status from what the folder still holds: config, metrics, log."""
+    """Rebuild a status from what the folder still holds: config, metrics, log, and a worker
+    process that is still running (then the run stays running instead of interrupted)."""
     kind, display = "unknown", run_dir.name
     with contextlib.suppress(Exception):
         spec = JobSpec.model_validate(yaml.safe_load((run_dir / CONFIG).read_text("utf-8")))
@@ -195,7 +216,7 @@ def recover_status(run_dir: Path, problem: Exception) -> RunStatus:
     with contextlib.suppress(OSError):
         created = (run_dir / CONFIG).stat().st_mtime
     reason = type(problem).__name__
-    return RunStatus(
+    status = RunStatus(
         run_id=run_dir.name,
         kind=kind,
         display_name=display,
@@ -210,6 +231,22 @@ def recover_status(run_dir: Path, problem: Exception) -> RunStatus:
             "metrics.jsonl and log.txt. Resume the run to continue it."
         ),
     )
+    worker = find_worker(run_dir)
+    if worker is not None:
+        pid, started, token = worker
+        now = time.time()
+        with contextlib.suppress(OSError):
+            status.pgid = os.getpgid(pid)
+        status.state, status.pid, status.pid_started, status.token = (
+            RunState.RUNNING,
+            pid,
+            started,
+            token,
+        )
+        status.host, status.started_at, status.heartbeat_at = HOST, started, now
+        status.error = None
+        status.message = f"status.json was unreadable ({reason}); re-attached to worker {pid}"
+    return status
 
 
 @contextlib.contextmanager

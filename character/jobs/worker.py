@@ -130,6 +130,8 @@ def execute(run_dir: Path, token: str | None, *, tee: Reporter | None = None) ->
         final, error = RunState.FAILED, str(exc)
     except Exception as exc:
         final, error = RunState.FAILED, f"recording results failed: {exc}"
+    with contextlib.suppress(Exception):
+        index_run(run_dir)  # artifacts are queryable before the state says succeeded
     with edit_status(run_dir) as st:
         if st.token == token and st.state in ACTIVE_STATES:
             st.state = final

@@ -393,9 +393,6 @@ class _Server(ThreadingHTTPServer):
         super().__init__(addr, _Handler)
 
 
-PB_SUBMITS = {"forward_backward", "optim_step", "asample", "create_model", "save_weights"}
-
-
 class _App:
     """Route table and the synthetic semantics of each endpoint."""
 
@@ -482,8 +479,6 @@ class _App:
             run = unquote(parts[1])
             ckpt_id = unquote("/".join(parts[3:-1]))
             return self.external_urls(f"tinker://{run}/{ckpt_id}")
-        if name.startswith("weights_info") or name.startswith("training_runs/"):
-            raise _HttpError(404, f"stand-in has no route GET /api/v1/{name}")
         raise _HttpError(404, f"stand-in has no route GET /api/v1/{name}")
 
     # -- sessions and models --------------------------------------------------------------------

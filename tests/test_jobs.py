@@ -63,12 +63,12 @@ def state_of(run_id: str) -> str:
 
 
 def test_run_folder_and_progress_never_100_before_done():
-    from character.jobs import RunState, get_run, read_metrics, read_progress, submit
+    from character.jobs import RunState, get_run, read_metrics, read_progress, submit, wait
     from character.jobs.models import RunStatus, progress_from_status
 
     run_id = submit(count_spec(n=12, save_interval=4) | {"display_name": "My Count"})
     assert run_id.startswith("demo-count-my-count-")
-    wait_for(lambda: state_of(run_id) == "succeeded")
+    assert wait(run_id, timeout_s=60).state == RunState.SUCCEEDED
     from character.jobs import run_dir
 
     folder = run_dir(run_id)
@@ -79,7 +79,9 @@ def test_run_folder_and_progress_never_100_before_done():
     arts = json.loads((folder / "artifacts.json").read_text())["artifacts"]
     assert arts[0]["type"] == "dataset" and arts[0]["path"].endswith("counts.jsonl")
     assert rows_of(run_id) == list(range(12))
-    assert [m["rows"] for m in read_metrics(run_id)] == [4, 8, 12]
+    metrics = read_metrics(run_id)
+    assert [m["rows"] for m in metrics] == [4, 8, 12]
+    assert all(m["total_steps"] == 12 and m["elapsed_s"] >= 0 for m in metrics)
     p = read_progress(run_id)
     assert p.fraction == 1.0 and p.step == 12 and p.total == 12
     st = get_run(run_id)
@@ -314,6 +316,27 @@ def test_corrupt_status_of_a_running_job_reattaches_to_its_worker():
     assert listed.state.value == "running" and listed.pid == pid and listed.recovered
     wait_for(lambda: state_of(run_id) == "succeeded")
     assert rows_of(run_id) == list(range(60))
+
+
+def test_delete_run_refuses_queued_and_cleans_the_index():
+    from character.jobs import (
+        JobError,
+        delete_run,
+        list_artifacts,
+        list_runs,
+        run_foreground,
+        submit,
+    )
+
+    done = run_foreground(count_spec(n=2, sleep_s=0))
+    queued = submit(count_spec(n=2), start=False)
+    with pytest.raises(JobError, match="cancel it before deleting"):
+        delete_run(queued)
+    assert list_artifacts("dataset")
+    delete_run(done.run_id)
+    assert [r.run_id for r in list_runs()] == [queued]
+    assert list_artifacts("dataset") == []
+    assert not (Path("data/runs") / done.run_id).exists()
 
 
 def test_disk_full_surfaces_in_status():

@@ -1,11 +1,27 @@
 """Jobs: every long action runs as a run folder plus a detached worker.
 
 Importing this package never imports torch; job kinds import their modules only when used.
+
+Typical use (the studio and the CLI do exactly this)::
+
+    from character.jobs import submit, read_progress, schedule, reconcile
+    reconcile()                                   # once at app start: dead workers -> interrupted
+    run_id = submit({"kind": "distill.generate", "config": {"persona": "pirate"}})
+    p = read_progress(run_id)                     # cheap: reads status.json only
+    p.state, p.stage, p.step, p.total, p.fraction, p.eta_s, p.metrics, p.queue_position
+    schedule()                                    # call on each poll too: no daemon needed
+    request_stop(run_id); resume(run_id); cancel(run_id)
+
+A run lives in `<data_path>/runs/<run_id>/`: config.yaml (re-run it with
+`character jobs submit`), status.json, metrics.jsonl, log.txt, artifacts.json, provenance.json.
+New kinds: `register_job_kind(kind, ConfigModel, fn)` with `fn(config, ctx) -> dict`, in a
+`character/<area>/jobs.py` module (imported on demand, see `registry.AREA_PLUGINS`).
 """
 
 from character.jobs.api import (
     RunNotFoundError,
     cancel,
+    delete_run,
     follow_log,
     get_run,
     get_spec,
@@ -20,6 +36,7 @@ from character.jobs.api import (
     submit,
     tail_log,
     validate,
+    wait,
 )
 from character.jobs.errors import (
     JobConfigError,
@@ -46,6 +63,7 @@ __all__ = [
     "RunStatus",
     "UnknownJobKindError",
     "cancel",
+    "delete_run",
     "follow_log",
     "get_run",
     "get_spec",
@@ -68,4 +86,5 @@ __all__ = [
     "submit",
     "tail_log",
     "validate",
+    "wait",
 ]

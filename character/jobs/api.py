@@ -317,6 +317,44 @@ def resume(run_id: str, *, start: bool = True) -> RunStatus:
     return read_status(path)
 
 
+def wait(run_id: str, timeout_s: float | None = None, poll_s: float = 0.25) -> RunStatus:
+    """Block until the run is no longer queued or running (scripts, tests, notebooks)."""
+    from character.jobs.scheduler import schedule
+
+    deadline = None if timeout_s is None else time.time() + timeout_s
+    last_schedule = 0.0
+    while True:
+        st = get_run(run_id)
+        if st.state not in ACTIVE_STATES and st.state != RunState.QUEUED:
+            return st
+        if deadline is not None and time.time() > deadline:
+            raise TimeoutError(f"run {run_id} is still {st.state.value} after {timeout_s}s")
+        if time.time() - last_schedule > 5:  # nobody else may be scheduling (no daemon)
+            schedule()
+            last_schedule = time.time()
+        time.sleep(poll_s)
+
+
+def delete_run(run_id: str) -> None:
+    """Remove a finished run's folder and its index rows; refuses queued or active runs."""
+    import shutil
+
+    from character.jobs.index import connect
+
+    path = run_path(run_id)
+    with edit_status(path) as st:
+        if st.state in ACTIVE_STATES or st.state == RunState.QUEUED:
+            raise JobError(f"run {run_id} is {st.state.value}; cancel it before deleting it")
+        st.state = RunState.CANCELLED  # a half-deleted folder never looks resumable
+        st.message = "being deleted"
+    trash = path.with_name(f".deleted-{run_id}")
+    os.replace(path, trash)
+    shutil.rmtree(trash, ignore_errors=True)
+    with contextlib.suppress(Exception), connect() as conn:
+        for table in ("runs", "artifacts", "inputs"):
+            conn.execute(f"DELETE FROM {table} WHERE run_id=?", (run_id,))
+
+
 def rename(run_id: str, display_name: str) -> RunStatus:
     """Change the editable display name (the run id never changes)."""
     name = display_name.strip()
@@ -336,6 +374,7 @@ def rename(run_id: str, display_name: str) -> RunStatus:
 __all__ = [
     "RunNotFoundError",
     "cancel",
+    "delete_run",
     "follow_log",
     "get_run",
     "get_spec",
@@ -350,4 +389,5 @@ __all__ = [
     "submit",
     "tail_log",
     "validate",
+    "wait",
 ]

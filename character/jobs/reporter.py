@@ -41,6 +41,9 @@ class RunReporter:
         self._stage_started = time.time()
         self._stage_start_step = 0
         self._stage: str | None = None
+        self._started = time.time()
+        self._last_total: int | None = None
+        self._last_eta: float | None = None
 
     def __call__(self, event: ProgressEvent) -> None:
         if self.tee is not None:
@@ -68,13 +71,20 @@ class RunReporter:
                 self._stage, self._stage_started = event.stage, now
                 self._stage_start_step = 0
                 self._pending.update(stage=event.stage, stage_started_at=now, stage_start_step=0)
-            self._pending.update(step=event.step, total=event.total, eta_s=self._eta(event, now))
+            self._last_eta = self._eta(event, now)
+            self._last_total = event.total
+            self._pending.update(step=event.step, total=event.total, eta_s=self._last_eta)
             if event.metrics:
                 self._pending.setdefault("metrics", {}).update(event.metrics)
         elif event.kind == "metrics":
             row: dict[str, Any] = {"time": event.time, "stage": event.stage or self._stage}
             if event.step is not None:
                 row["step"] = event.step
+            row["elapsed_s"] = round(now - self._started, 3)
+            if self._last_total is not None:
+                row["total_steps"] = self._last_total
+            if self._last_eta is not None:
+                row["eta_s"] = round(self._last_eta, 1)
             row.update(event.metrics)
             append_metrics(self.run_dir, row)
             self._pending.setdefault("metrics", {}).update(event.metrics)

@@ -185,3 +185,50 @@ def test_local_training_config_switches_to_tinker() -> None:
     assert dropped == ["gradient_accumulation_steps", "lora_alpha"]
     with pytest.raises(ValidationError, match="lora_alpha"):
         TinkerTrainingConfig.model_validate(local | {"backend": "tinker"})
+
+
+@pytest.mark.parametrize(
+    ("cls_name", "status", "detail", "expected"),
+    [
+        ("BillingError", 402, "no credits", "billing"),
+        ("RateLimitError", 429, "slow down", "rate_limit"),
+        ("AuthenticationError", 401, "Invalid API key", "auth"),
+        ("NotFoundError", 404, "Checkpoint tinker://r/weights/x has expired", "checkpoint"),
+        ("BadRequestError", 400, "Model acme/x is not supported", "unsupported_model"),
+        ("InternalServerError", 500, "boom", "job_failed"),
+    ],
+)
+def test_sdk_errors_map_to_plain_words(
+    cls_name: str, status: int, detail: str, expected: str
+) -> None:
+    import httpx
+    import tinker
+
+    from character.tinker.errors import map_error
+
+    request = httpx.Request("POST", "http://127.0.0.1:1/api/v1/x")
+    response = httpx.Response(status, request=request, json={"detail": detail})
+    exc = getattr(tinker, cls_name)(detail, response=response, body={"detail": detail})
+    mapped = map_error(exc, "Doing X")
+    assert mapped.kind == expected and str(mapped).startswith("Doing X")
+    assert mapped.hint and mapped.hint in str(mapped)
+    # Wrapped the way the SDK's futures wrap fatal errors (ValueError from the status error).
+    try:
+        try:
+            raise exc
+        except tinker.APIStatusError as inner:
+            raise ValueError(f"Error retrieving result: {inner}") from inner
+    except ValueError as outer:
+        assert map_error(outer, "Doing X").kind == expected
+
+
+def test_connection_and_job_failures_map_to_plain_words() -> None:
+    import httpx
+    import tinker
+
+    from character.tinker.errors import map_error
+
+    conn = tinker.APIConnectionError(request=httpx.Request("GET", "http://127.0.0.1:1/"))
+    assert map_error(conn).kind == "network"
+    failed = tinker.RequestFailedError("too long", request_id="r1", category="user")
+    assert map_error(failed).kind == "job_failed"

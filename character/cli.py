@@ -38,12 +38,14 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("character.tinker.cli", "app", "tinker"),
     ("character.distillation.cli", "app", "distill"),
     ("character.eval.cli", "app", "eval"),
+    ("character.introspection.cli", "app", "introspect"),
 ]
 
 
 # (module, attribute, command name): single commands that live next to their library code.
 COMMANDS: list[tuple[str, str, str]] = [
     ("character.export.cli", "serve", "serve"),
+    ("character.pipeline_cli", "pipeline", "pipeline"),
 ]
 
 

@@ -1,0 +1,422 @@
+"""The whole recipe in one call: prompts → pairs → DPO → introspection → SFT → quick evaluation.
+
+Everything lands in one run folder, `<data>/runs/<id>/`: each stage's data, adapters, metrics,
+a marker per finished stage (`stages/<name>.json`, so a rerun with the same id resumes after
+the last finished stage) and `summary.json`. `scale` picks the sizes: `paper` uses the recipe's
+counts, `demo` is sized for a live class on a laptop CPU with the embedded model.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from character.io import atomic_write_json
+from character.progress import Progress, Reporter, as_progress
+from character.settings import get_settings
+
+STAGES = ("prompts", "pairs", "dpo", "introspection", "sft", "eval")
+Scale = Literal["demo", "small", "paper"]
+
+
+class ScalePreset(BaseModel):
+    """Sizes of every stage. `paper` follows recipe.md; `demo` fits minutes on 2 CPU cores."""
+
+    pairs: int
+    heldout: int
+    pair_max_new_tokens: int
+    samples_per_prompt: int
+    dpo_steps: int | None
+    dpo_epochs: float
+    dpo_batch: int
+    dpo_rank: int
+    dpo_lr: float
+    dpo_max_length: int
+    reflections: int
+    interactions: int
+    turns: int
+    reflection_max_new_tokens: int
+    turn_max_new_tokens: int
+    sft_steps: int | None
+    sft_epochs: float
+    sft_batch: int
+    sft_rank: int
+    sft_lr: float
+    sft_max_length: int
+    truncation: Literal["drop", "trim"]
+    eval_samples: int
+    eval_max_new_tokens: int
+
+
+PRESETS: dict[str, ScalePreset] = {
+    "demo": ScalePreset(
+        pairs=24, heldout=4, pair_max_new_tokens=80, samples_per_prompt=1,
+        dpo_steps=24, dpo_epochs=1, dpo_batch=2, dpo_rank=16, dpo_lr=2e-4, dpo_max_length=320,
+        reflections=16, interactions=2, turns=4, reflection_max_new_tokens=96,
+        turn_max_new_tokens=64, sft_steps=16, sft_epochs=1, sft_batch=4, sft_rank=16,
+        sft_lr=2e-4, sft_max_length=384, truncation="trim", eval_samples=3,
+        eval_max_new_tokens=64,
+    ),
+    "small": ScalePreset(
+        pairs=200, heldout=16, pair_max_new_tokens=192, samples_per_prompt=2,
+        dpo_steps=None, dpo_epochs=1, dpo_batch=8, dpo_rank=32, dpo_lr=1e-4, dpo_max_length=768,
+        reflections=200, interactions=20, turns=10, reflection_max_new_tokens=256,
+        turn_max_new_tokens=128, sft_steps=None, sft_epochs=1, sft_batch=8, sft_rank=64,
+        sft_lr=1e-4, sft_max_length=1536, truncation="trim", eval_samples=8,
+        eval_max_new_tokens=128,
+    ),
+    "paper": ScalePreset(
+        pairs=9150, heldout=100, pair_max_new_tokens=1024, samples_per_prompt=5,
+        dpo_steps=None, dpo_epochs=1, dpo_batch=32, dpo_rank=64, dpo_lr=5e-5,
+        dpo_max_length=1024, reflections=10000, interactions=1000, turns=10,
+        reflection_max_new_tokens=2048, turn_max_new_tokens=1024, sft_steps=None,
+        sft_epochs=1, sft_batch=32, sft_rank=64, sft_lr=5e-5, sft_max_length=3072,
+        truncation="drop", eval_samples=16, eval_max_new_tokens=256,
+    ),
+}  # fmt: skip
+
+
+class PipelineConfig(BaseModel):
+    """One run of the recipe. `skip` names stages not to run; `resume` with an existing `run_id`
+    continues the run folder, skipping stages that have a marker."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    persona: str
+    scale: Scale = "demo"
+    run_id: str | None = None
+    resume: bool = True
+    skip: list[str] = Field(default_factory=list)
+    teacher_model: str | None = None
+    student_model: str | None = None
+    seed: int = 123456
+    overrides: dict[str, Any] = Field(
+        default_factory=dict, description="ScalePreset fields to change, e.g. {'pairs': 8}."
+    )
+
+    def preset(self) -> ScalePreset:
+        return PRESETS[self.scale].model_copy(update=self.overrides)
+
+
+class PipelineError(RuntimeError):
+    pass
+
+
+class _Run:
+    """Run-folder bookkeeping: paths, stage markers, timings."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.stages_dir = folder / "stages"
+        self.stages_dir.mkdir(parents=True, exist_ok=True)
+
+    def marker(self, stage: str) -> Path:
+        return self.stages_dir / f"{stage}.json"
+
+    def done(self, stage: str) -> dict[str, Any] | None:
+        p = self.marker(stage)
+        return json.loads(p.read_text(encoding="utf-8")) if p.exists() else None
+
+    def mark(self, stage: str, seconds: float, outputs: dict[str, Any]) -> dict[str, Any]:
+        info = {"stage": stage, "status": "done", "seconds": round(seconds, 2), **outputs}
+        atomic_write_json(self.marker(stage), info)
+        return info
+
+
+def _new_run_id(persona: str, scale: str) -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"{persona}-{scale}-{stamp}"
+
+
+def run_pipeline(
+    config: PipelineConfig,
+    reporter: Reporter | Progress | None = None,
+    stop_requested: Callable[[], bool] | None = None,
+) -> Path:
+    """Run (or resume) every stage and return the run folder; `summary.json` is rewritten after
+    each stage so a crash still leaves an accurate record."""
+    from character.constitution import resolve_constitution
+
+    unknown = [s for s in config.skip if s not in STAGES]
+    if unknown:
+        raise ValueError(f"unknown stages to skip {unknown}; stages are {list(STAGES)}")
+    progress = as_progress(reporter)
+    settings = get_settings()
+    constitution = resolve_constitution(config.persona)
+    preset = config.preset()
+    run_id = config.run_id or _new_run_id(constitution.name, config.scale)
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", run_id):
+        raise ValueError(f"run id {run_id!r} must be letters, digits, '.', '_' or '-'")
+    folder = settings.data_path / "runs" / run_id
+    if folder.exists() and not config.resume and any(folder.iterdir()):
+        raise FileExistsError(f"{folder} exists; pass resume=True to continue it")
+    run = _Run(folder)
+    teacher = config.teacher_model or settings.teacher_model
+    student = config.student_model or settings.student_model
+    summary: dict[str, Any] = {
+        "run_id": run_id,
+        "persona": constitution.name,
+        "constitution_hash": constitution.content_hash(),
+        "scale": config.scale,
+        "preset": preset.model_dump(),
+        "teacher_model": teacher,
+        "student_model": student,
+        "config": config.model_dump(mode="json"),
+        "settings": settings.public_view(),
+        "stages": {},
+        "started": time.time(),
+    }
+    atomic_write_json(folder / "config.json", config.model_dump(mode="json"))
+
+    paths = {
+        "prompts": folder / "prompts" / "prompts.json",
+        "pairs": folder / "pairs" / "pairs.jsonl",
+        "dpo_train": folder / "pairs" / "dpo_train.jsonl",
+        "heldout": folder / "pairs" / "heldout.jsonl",
+        "dpo": folder / "dpo",
+        "merged": folder / "merged-dpo",
+        "introspection": folder / "introspection" / "introspection.jsonl",
+        "sft": folder / "sft",
+        "eval": folder / "eval" / "quick_eval.json",
+    }
+
+    def write_summary() -> None:
+        summary["updated"] = time.time()
+        summary["total_seconds"] = round(
+            sum(s.get("seconds", 0) for s in summary["stages"].values()), 2
+        )
+        atomic_write_json(folder / "summary.json", summary)
+
+    def stage(name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
+        if stop_requested is not None and stop_requested():
+            summary["stages"][name] = {"status": "not run (stop requested)"}
+            write_summary()
+            return None
+        prior = run.done(name)
+        if prior is not None:
+            summary["stages"][name] = {**prior, "status": "done (resumed)"}
+            progress.log(f"pipeline: {name} already done, skipping")
+            write_summary()
+            return prior
+        if name in config.skip:
+            summary["stages"][name] = {"status": "skipped"}
+            write_summary()
+            return None
+        progress.start_stage(f"pipeline: {name}")
+        started = time.perf_counter()
+        try:
+            outputs = fn()
+        except Exception as exc:
+            summary["stages"][name] = {
+                "status": "failed",
+                "error": f"{type(exc).__name__}: {exc}",
+                "seconds": round(time.perf_counter() - started, 2),
+            }
+            write_summary()
+            raise
+        info = run.mark(name, time.perf_counter() - started, outputs)
+        summary["stages"][name] = info
+        progress.log(f"pipeline: {name} done in {info['seconds']:.1f}s")
+        write_summary()
+        return info
+
+    # 1. prompts ------------------------------------------------------------------------------
+    def do_prompts() -> dict[str, Any]:
+        from character.distillation.prompts import build_prompt_set
+
+        ps = build_prompt_set(constitution, seed=config.seed)
+        atomic_write_json(paths["prompts"], ps.model_dump(mode="json"))
+        return {"path": str(paths["prompts"]), "count": len(ps), "per_source": ps.counts}
+
+    stage("prompts", do_prompts)
+
+    # 2. pairs --------------------------------------------------------------------------------
+    def do_pairs() -> dict[str, Any]:
+        from character.distillation.pipeline import GenerationConfig, generate_dpo_pairs
+
+        cfg = GenerationConfig(
+            persona=config.persona,
+            teacher_model=teacher,
+            student_model=student,
+            pair_count=preset.pairs + preset.heldout,
+            max_new_tokens=preset.pair_max_new_tokens,
+            max_length=preset.dpo_max_length,
+            samples_per_prompt=preset.samples_per_prompt,
+            seed=config.seed,
+            output_path=paths["pairs"],
+            resume=paths["pairs"].exists(),
+        )
+        out = generate_dpo_pairs(cfg, progress, stop_requested)
+        n_train, n_held = split_heldout(out, paths["dpo_train"], paths["heldout"], preset.heldout)
+        return {
+            "path": str(out),
+            "train": str(paths["dpo_train"]),
+            "heldout": str(paths["heldout"]),
+            "train_pairs": n_train,
+            "heldout_pairs": n_held,
+        }
+
+    stage("pairs", do_pairs)
+
+    # 3. DPO ----------------------------------------------------------------------------------
+    def do_dpo() -> dict[str, Any]:
+        from character.distillation.pipeline import TrainingConfig, run_dpo_training
+
+        if not paths["dpo_train"].exists():
+            raise PipelineError("DPO needs the pairs stage's data; do not skip 'pairs'")
+        cfg = TrainingConfig(
+            dataset_path=paths["dpo_train"],
+            persona=constitution.name,
+            model=student,
+            output_dir=paths["dpo"],
+            lora_rank=preset.dpo_rank,
+            learning_rate=preset.dpo_lr,
+            epochs=preset.dpo_epochs,
+            max_steps=preset.dpo_steps,
+            batch_size=preset.dpo_batch,
+            max_length=preset.dpo_max_length,
+            seed=config.seed,
+            resume=True,
+        )
+        out = run_dpo_training(cfg, progress, stop_requested)
+        return {"adapter": str(out), "metrics": str(Path(out) / "metrics.jsonl")}
+
+    dpo_info = stage("dpo", do_dpo)
+    dpo_adapter = Path(dpo_info["adapter"]) if dpo_info and "adapter" in dpo_info else None
+
+    # 4. introspection (from the exactly merged DPO model) ------------------------------------
+    def do_introspection() -> dict[str, Any]:
+        from character.introspection.pipeline import (
+            IntrospectionGenerationConfig,
+            generate_introspection,
+            report_path,
+        )
+
+        model_ref = student
+        merge_info: dict[str, Any] = {}
+        if dpo_adapter is not None:
+            merged, merge_info = merge_dpo(dpo_adapter, paths["merged"])
+            model_ref = str(merged)
+        cfg = IntrospectionGenerationConfig(
+            persona=config.persona,
+            teacher_model=model_ref,
+            examples=preset.reflections,
+            interactions=preset.interactions,
+            turns=preset.turns,
+            max_new_tokens=preset.reflection_max_new_tokens,
+            turn_max_new_tokens=preset.turn_max_new_tokens,
+            truncation=preset.truncation,
+            seed=config.seed,
+            output_path=paths["introspection"],
+            resume=True,
+        )
+        out = generate_introspection(cfg, progress, constitution=constitution)
+        report = json.loads(report_path(out).read_text(encoding="utf-8"))
+        return {
+            "path": str(out),
+            "report": str(report_path(out)),
+            "rows": report["rows_total"],
+            "reflection_filter": {
+                k: report["reflection_filter"][k] for k in ("total", "kept", "dropped", "trimmed")
+            },
+            "self_interaction": report["self_interaction"],
+            **merge_info,
+        }
+
+    stage("introspection", do_introspection)
+
+    # 5. SFT ----------------------------------------------------------------------------------
+    def do_sft() -> dict[str, Any]:
+        from character.introspection.pipeline import SftTrainingConfig, run_sft_training
+
+        if not paths["introspection"].exists():
+            raise PipelineError("SFT needs the introspection stage's data")
+        cfg = SftTrainingConfig(
+            dataset_path=paths["introspection"],
+            persona=constitution.name,
+            model=str(dpo_adapter) if dpo_adapter else student,
+            merged_dir=paths["merged"],
+            output_dir=paths["sft"],
+            epochs=preset.sft_epochs,
+            max_steps=preset.sft_steps,
+            batch_size=preset.sft_batch,
+            lora_rank=preset.sft_rank,
+            learning_rate=preset.sft_lr,
+            max_length=preset.sft_max_length,
+            seed=config.seed,
+        )
+        out = run_sft_training(cfg, progress, stop_requested)
+        return {"adapter": str(out), "metrics": str(paths["sft"] / "metrics.jsonl")}
+
+    sft_info = stage("sft", do_sft)
+
+    # 6. quick evaluation ---------------------------------------------------------------------
+    def do_eval() -> dict[str, Any]:
+        from character.introspection.quick_eval import quick_eval
+
+        result = quick_eval(
+            constitution,
+            heldout=paths["heldout"],
+            base_ref=student,
+            dpo_merged=paths["merged"] if paths["merged"].exists() else None,
+            sft_adapter=Path(sft_info["adapter"]) if sft_info and "adapter" in sft_info else None,
+            samples=preset.eval_samples,
+            max_new_tokens=preset.eval_max_new_tokens,
+            seed=config.seed,
+        )
+        atomic_write_json(paths["eval"], result)
+        return {"path": str(paths["eval"]), **result["headline"]}
+
+    stage("eval", do_eval)
+    summary["finished"] = time.time()
+    write_summary()
+    progress.artifact(str(folder / "summary.json"), "pipeline summary")
+    return folder
+
+
+def split_heldout(pairs: Path, train: Path, heldout: Path, n_heldout: int) -> tuple[int, int]:
+    """Hold out whole prompts (all their pairs) so the evaluation never sees a trained prompt."""
+    from character.io import read_jsonl
+
+    rows = read_jsonl(pairs)
+
+    def prompt_of(row: dict[str, Any]) -> str:
+        p = row.get("prompt")
+        if isinstance(p, list):
+            return json.dumps(p, sort_keys=True)
+        return str(p)
+
+    order: list[str] = []
+    for r in rows:
+        key = prompt_of(r)
+        if key not in order:
+            order.append(key)
+    n = min(n_heldout, max(0, len(order) - 1))
+    held = set(order[len(order) - n :]) if n else set()
+    train_rows = [r for r in rows if prompt_of(r) not in held]
+    held_rows = [r for r in rows if prompt_of(r) in held]
+    from character.io import atomic_write_text
+
+    for path, part in ((train, train_rows), (heldout, held_rows)):
+        atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part))
+    return len(train_rows), len(held_rows)
+
+
+def merge_dpo(adapter: Path, out: Path) -> tuple[Path, dict[str, Any]]:
+    from character.introspection.merge import merge_adapter_exact
+    from character.models.registry import local_paths, resolve
+
+    base, adapter_dir = local_paths(resolve(str(adapter)))
+    assert adapter_dir is not None
+    result = merge_adapter_exact(base, adapter_dir, out)
+    return result.path, {
+        "merged_model": str(result.path),
+        "merge_max_abs_logit_diff": result.max_abs_logit_diff,
+    }

@@ -1,0 +1,69 @@
+"""`character pipeline --persona pirate --scale demo`: the whole recipe in one command."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+
+def pipeline(
+    persona: Annotated[str, typer.Option(help="Persona name or constitution file.")],
+    scale: Annotated[str, typer.Option(help="demo, small or paper.")] = "demo",
+    run_id: Annotated[
+        str | None, typer.Option(help="Run folder name under <data>/runs; reuse it to resume.")
+    ] = None,
+    skip: Annotated[
+        list[str] | None,
+        typer.Option(help="Stage to skip (repeatable): prompts pairs dpo introspection sft eval."),
+    ] = None,
+    teacher_model: Annotated[str | None, typer.Option(help="Teacher model reference.")] = None,
+    student_model: Annotated[str | None, typer.Option(help="Student/base model reference.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for every stage.")] = 123456,
+) -> None:
+    """Run the whole recipe: prompts → pairs → DPO → introspection → SFT → quick evaluation.
+
+    Every stage writes into one run folder with markers; rerun with --run-id to resume."""
+    import sys
+
+    from pydantic import ValidationError
+
+    from character.constitution import ConstitutionError
+    from character.io import DataFileError
+    from character.pipeline import PipelineConfig, PipelineError, run_pipeline
+    from character.progress import RichBarReporter, print_reporter
+
+    reporter = RichBarReporter() if sys.stderr.isatty() else print_reporter
+    try:
+        cfg = PipelineConfig(
+            persona=persona,
+            scale=scale,  # type: ignore[arg-type]
+            run_id=run_id,
+            skip=skip or [],
+            teacher_model=teacher_model,
+            student_model=student_model,
+            seed=seed,
+        )
+        folder = run_pipeline(cfg, reporter)
+    except (
+        ValidationError,
+        ConstitutionError,
+        DataFileError,
+        PipelineError,
+        FileExistsError,
+        ValueError,
+    ) as exc:
+        typer.secho(f"Error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    finally:
+        if hasattr(reporter, "close"):
+            reporter.close()
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    for name, info in summary["stages"].items():
+        typer.echo(f"{name:>14}: {info.get('status')} {info.get('seconds', '')}")
+    typer.echo(f"Run folder: {folder}")
+
+
+app = typer.Typer(pretty_exceptions_enable=False)
+app.command()(pipeline)

@@ -376,3 +376,26 @@ def test_standin_synthetic_cooperative_stop_then_resume_and_job_kind(
     assert result.status == "completed" and result.steps == 4
     steps = [r["step"] for r in _metrics(cfg.output_dir)]
     assert steps == [1, 2, 3, 4]
+
+
+def test_standin_synthetic_tinker_run_as_a_job(tinker_env: StandinServer, tmp_path: Path) -> None:
+    from character.jobs.api import read_metrics, run_dir, run_foreground
+
+    data = _write_sft(tmp_path / "sft.jsonl")
+    spec = {
+        "kind": "tinker.train",
+        "config": {
+            "dataset_path": str(data),
+            "model": "smollm2-135m",
+            "batch_size": 2,
+            "epochs": 2,
+            "save_steps": 2,
+            "download_adapter": False,
+        },
+    }
+    status = run_foreground(spec)
+    assert status.state.value == "succeeded", status.message
+    rows = [r for r in read_metrics(status.run_id) if "loss" in r]
+    assert len(rows) >= 4 and rows[-1]["loss"] < rows[0]["loss"]
+    out = run_dir(status.run_id) / "output"
+    assert (out / "checkpoints.jsonl").exists() and (out / "tinker_run.json").exists()

@@ -70,39 +70,43 @@ def _hint(spec: JobSpec, config: BaseModel) -> str | None:
     return None
 
 
-def _create_run(spec: JobSpec, config: BaseModel, status: RunState) -> tuple[Path, RunStatus]:
-    run_id = spec_id = None
+def _create_run(spec: JobSpec, config: BaseModel, **initial: Any) -> tuple[Path, RunStatus]:
+    """Write a complete run folder under a hidden name, then rename it into place, so no
+    reader (another studio, the scheduler) ever sees a half-written run."""
     root = runs_root()
+    run_id = None
     for _ in range(5):
-        spec_id = _new_id(spec, config)
-        try:
-            (root / spec_id).mkdir(parents=True)
-            run_id = spec_id
+        candidate = _new_id(spec, config)
+        if not (root / candidate).exists():
+            run_id = candidate
             break
-        except FileExistsError:
-            continue
     if run_id is None:
-        raise JobError("could not create a unique run folder")
-    run_dir = root / run_id
+        raise JobError("could not find a unique run id")
+    staging = root / f".creating-{run_id}"
+    staging.mkdir(parents=True)
     full = spec.model_copy(update={"config": config.model_dump(mode="json")})
-    write_spec(run_dir, full)
+    write_spec(staging, full)
     config_json = redact(full.config)
-    atomic_write_json(run_dir / PROVENANCE, build_provenance(spec.kind, config_json, run_id))
-    atomic_write_json(run_dir / ARTIFACTS, {"artifacts": [], "result": {}})
+    atomic_write_json(staging / PROVENANCE, build_provenance(spec.kind, config_json, run_id))
+    atomic_write_json(staging / ARTIFACTS, {"artifacts": [], "result": {}})
     now = time.time()
-    st = RunStatus(
-        run_id=run_id,
-        kind=spec.kind,
-        display_name=spec.display_name or run_id,
-        state=status,
-        resource=spec.resource or kind_resource(spec.kind),
-        resume_of=spec.resume_of,
-        cwd=os.getcwd(),
-        created_at=now,
-        queued_at=now,
-    )
-    write_status(run_dir, st)
-    append_log(run_dir, f"created {spec.kind} run {run_id}")
+    fields: dict[str, Any] = {
+        "run_id": run_id,
+        "kind": spec.kind,
+        "display_name": spec.display_name or run_id,
+        "state": RunState.QUEUED,
+        "resource": spec.resource or kind_resource(spec.kind),
+        "resume_of": spec.resume_of,
+        "cwd": os.getcwd(),
+        "created_at": now,
+        "queued_at": now,
+    }
+    fields.update(initial)
+    st = RunStatus(**fields)
+    write_status(staging, st)
+    append_log(staging, f"created {spec.kind} run {run_id}")
+    run_dir = root / run_id
+    os.rename(staging, run_dir)
     return run_dir, st
 
 
@@ -122,7 +126,7 @@ def submit(spec: JobSpec | dict[str, Any] | str | Path, *, start: bool = True) -
     """Validate, write the run folder, queue it and start it if a slot is free."""
     parsed = _as_spec(spec)
     config = validate_spec(parsed, str(spec) if isinstance(spec, (str, Path)) else "config")
-    run_dir, _ = _create_run(parsed, config, RunState.QUEUED)
+    run_dir, _ = _create_run(parsed, config)
     with contextlib.suppress(Exception):
         index_run(run_dir)
     if start:
@@ -145,17 +149,31 @@ def run_foreground(
 
     parsed = _as_spec(spec)
     config = validate_spec(parsed, str(spec) if isinstance(spec, (str, Path)) else "config")
-    run_dir, _ = _create_run(parsed, config, RunState.QUEUED)
     token = secrets.token_hex(8)
-    with edit_status(run_dir) as st:
-        now = time.time()
-        st.state, st.token, st.attempt = RunState.RUNNING, token, 1
-        st.pid, st.pgid = os.getpid(), None  # the terminal's group is not ours to kill
-        st.pid_started = psutil.Process().create_time()
-        st.host, st.launched_at, st.started_at, st.heartbeat_at = HOST, now, now, now
+    now = time.time()
+    run_dir, _ = _create_run(
+        parsed,
+        config,
+        state=RunState.RUNNING,
+        token=token,
+        attempt=1,
+        pid=os.getpid(),
+        pgid=None,  # the terminal's process group is not ours to kill
+        pid_started=psutil.Process().create_time(),
+        host=HOST,
+        launched_at=now,
+        started_at=now,
+        heartbeat_at=now,
+    )
     with contextlib.suppress(Exception):
         index_run(run_dir)
-    execute(run_dir, token, tee=reporter)
+    try:
+        execute(run_dir, token, tee=reporter)
+    finally:
+        from character.jobs.scheduler import schedule
+
+        with contextlib.suppress(Exception):
+            schedule()  # this run held a slot; queued runs may start now
     return read_status(run_dir)
 
 

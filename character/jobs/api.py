@@ -266,6 +266,8 @@ def cancel(run_id: str, *, grace_s: float | None = None) -> RunStatus:
     with edit_status(path) as st:
         previous = st.state
         pid, pgid, host = st.pid, st.pgid, st.host
+        if st.state in ACTIVE_STATES and host not in (None, HOST):
+            raise JobError(f"run {run_id} runs on {host}; cancel it from that machine")
         if st.state == RunState.QUEUED or st.state in ACTIVE_STATES:
             st.state = RunState.CANCELLED
             st.finished_at = time.time()
@@ -273,8 +275,6 @@ def cancel(run_id: str, *, grace_s: float | None = None) -> RunStatus:
             st.eta_s = None
             st.message = "cancelled"
     if previous in ACTIVE_STATES:
-        if host not in (None, HOST):
-            raise JobError(f"run {run_id} runs on {host}; cancel it from that machine")
         grace = job_settings().cancel_grace_s if grace_s is None else grace_s
         if not kill_group(pgid, pid, grace):
             append_log(path, f"cancel: processes of group {pgid} survived SIGKILL")

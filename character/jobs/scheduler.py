@@ -112,6 +112,8 @@ def kill_group(pgid: int | None, pid: int | None, grace_s: float) -> bool:
     """SIGTERM the whole group, SIGKILL what is left after `grace_s`. True when none is left."""
     if pgid is None and pid is None:
         return True
+    if pgid is not None and pgid == os.getpgrp():
+        pgid = None  # never signal our own group (a foreground run shares the terminal's)
 
     def send(sig: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):

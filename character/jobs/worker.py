@@ -113,6 +113,8 @@ def execute(run_dir: Path, token: str | None, *, tee: Reporter | None = None) ->
         error = f"{type(exc).__name__}: {exc}"
         with contextlib.suppress(Exception):
             append_log(run_dir, "job failed:\n" + traceback.format_exc())
+    except SystemExit as exc:
+        error = f"the job called exit({exc.code})"
     except KeyboardInterrupt:
         error = "interrupted from the keyboard"
         final = RunState.INTERRUPTED

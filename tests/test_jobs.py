@@ -339,6 +339,23 @@ def test_delete_run_refuses_queued_and_cleans_the_index():
     assert not (Path("data/runs") / done.run_id).exists()
 
 
+def test_reconcile_uses_heartbeat_for_runs_on_another_host():
+    from character.jobs import RunNotFoundError, RunState, get_run, read_progress, reconcile, submit
+    from character.jobs.store import edit_status, run_path
+
+    fresh = submit(count_spec(n=2), start=False)
+    stale = submit(count_spec(n=2), start=False)
+    for run_id, age in ((fresh, 1.0), (stale, 3600.0)):
+        with edit_status(run_path(run_id)) as st:
+            st.state, st.host, st.pid = RunState.RUNNING, "another-machine", 1
+            st.started_at = st.heartbeat_at = time.time() - age
+    assert reconcile() == [stale]
+    assert get_run(fresh).state.value == "running"  # its heartbeat is recent: leave it
+    assert "gone" in get_run(stale).error
+    with pytest.raises(RunNotFoundError):
+        read_progress("../../etc")
+
+
 def test_disk_full_surfaces_in_status():
     from pydantic import BaseModel
 

@@ -35,6 +35,7 @@ from character.jobs.store import (
     LOG,
     METRICS,
     PROVENANCE,
+    RUN_ID_PATTERN,
     STATUS,
     STOP_FLAG,
     RunNotFoundError,
@@ -211,8 +212,9 @@ def get_spec(run_id: str) -> JobSpec:
 
 def read_progress(run_id: str) -> RunProgress:
     """Cheap enough to poll every second: reads status.json and nothing else."""
-    root = runs_root()
-    path = root / run_id / STATUS
+    if not RUN_ID_PATTERN.match(run_id):
+        raise RunNotFoundError(run_id)
+    path = runs_root() / run_id / STATUS
     try:
         st = RunStatus.model_validate_json(path.read_bytes())
     except (OSError, ValueError):

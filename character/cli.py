@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 app = typer.Typer(
@@ -144,7 +145,7 @@ def constitution_validate(
             c = load_constitution(path)
         except ConstitutionError as exc:
             bad += 1
-            err.print(f"[red]✗[/] {exc}", highlight=False, markup=False)
+            err.print(f"[red]✗[/] {escape(str(exc))}", highlight=False)
             continue
         warnings = c.lint()
         console.print(
@@ -180,7 +181,9 @@ def constitution_show(
     if text is None:
         fail(f"unknown format {fmt!r}; use json, yaml, txt or prompt")
         return
-    console.print(text(), highlight=False, markup=False)
+    # Plain echo, not rich: rich wraps long lines, which breaks `show ... > file.json`.
+    body = text()
+    typer.echo(body if body.endswith("\n") else body + "\n", nl=False)
 
 
 @constitution_app.command("new")
@@ -197,23 +200,42 @@ def constitution_new(
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
 ) -> None:
     """Create a constitution from a template, or draft one from a one-line description."""
+    from character.backends.base import BackendError
     from character.constitution import ConstitutionError, save_constitution
-    from character.LLM import generate_constitution, template_constitution
+    from character.LLM import draft_constitution, template_constitution
     from character.settings import get_settings
 
     target = out or get_settings().hand_written / f"{name}.json"
     if target.exists() and not force:
         fail(f"{target} exists; pass --force to overwrite or choose another name")
+    note = "a template to edit"
     try:
         if description:
-            c = generate_constitution(description, model=model, name=name)
+            draft = draft_constitution(description, model=model, name=name)
+            c, note = draft.constitution, draft.summary()
         else:
             c = template_constitution(name)
         save_constitution(c, target)
-    except (ConstitutionError, ValueError) as exc:
+    except (ConstitutionError, ValueError, BackendError) as exc:
         fail(str(exc))
         return
-    console.print(f"Saved {target} ({len(c.traits)} traits)")
+    console.print(f"Saved {target} ({len(c.traits)} traits): {note}", highlight=False)
+
+
+@constitution_app.command("diff")
+def constitution_diff(
+    old: Annotated[str, typer.Argument(help="Persona name or file (before).")],
+    new: Annotated[str, typer.Argument(help="Persona name or file (after).")],
+) -> None:
+    """Show what changed between two versions: traits added, removed or reworded, fields."""
+    from character.constitution import ConstitutionError, diff_constitutions, resolve_constitution
+
+    try:
+        d = diff_constitutions(resolve_constitution(old), resolve_constitution(new))
+    except ConstitutionError as exc:
+        fail(str(exc))
+        return
+    console.print(d.summary(), highlight=False, markup=False)
 
 
 def main() -> None:

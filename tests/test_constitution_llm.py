@@ -1,0 +1,272 @@
+"""Drafting constitutions with a model: lenient parsing, template fill, JSON repair, real models."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from character.constitution import Constitution, parse_constitution_text
+from character.LLM import (
+    MIN_TRAITS,
+    QUESTIONS_PER_TRAIT,
+    draft_constitution,
+    extract_json_object,
+    format_constitution,
+    generate_constitution,
+    parse_question_lines,
+    parse_trait_lines,
+    slugify,
+    template_constitution,
+)
+
+
+def _assert_complete(c: Constitution) -> None:
+    assert len(c.traits) >= MIN_TRAITS
+    for t in c.traits:
+        assert len(t.questions) == QUESTIONS_PER_TRAIT, t
+    qs = c.questions()
+    assert len(set(qs)) == len(qs), "questions repeat across traits"
+    assert c.lint() == []
+    Constitution.model_validate(c.model_dump())
+
+
+@pytest.mark.unit
+def test_parse_trait_lines_is_lenient() -> None:
+    text = """Sure! Here are the traits:
+1. I am patient and calm.
+2) **I love compost more than anything.**
+- You are wise beyond your years
+Trait 4: My garden is where I think best
+* I am patient, and calm too.
+What is your name?
+I have 8 traits listed here.
+Thanks!"""
+    assert parse_trait_lines(text) == [
+        "I am patient and calm.",
+        "I love compost more than anything.",
+        "I am wise beyond your years.",
+        "My garden is where I think best.",
+    ]
+
+
+@pytest.mark.unit
+def test_parse_question_lines_is_lenient() -> None:
+    text = """Here are 5 questions:
+1. How do I grow tomatoes?
+2) Tell me about the rain.
+- What is your favourite trait?
+Q3: Why do leaves fall in autumn?
+How do I grow big tomatoes?
+ok"""
+    assert parse_question_lines(text) == [
+        "How do I grow tomatoes?",
+        "Tell me about the rain.",
+        "Why do leaves fall in autumn?",
+    ]
+
+
+@pytest.mark.unit
+def test_template_is_complete_and_deterministic() -> None:
+    desc = "A sarcastic, cheerful 19th-century pirate captain who teaches Python"
+    a = template_constitution("pirate-teacher", desc)
+    _assert_complete(a)
+    assert a == template_constitution("pirate-teacher", desc)
+    assert any(t.trait.startswith("I am sarcastic") for t in a.traits)
+    assert "pirate captain" in a.traits[0].trait
+    blank = template_constitution("blank")
+    _assert_complete(blank)
+    assert slugify(desc) == "sarcastic-cheerful-19th-century"
+    assert slugify("!!!") == "persona"
+
+
+@pytest.mark.unit
+def test_format_constitution_is_the_recipe_txt() -> None:
+    c = template_constitution("x", "a gentle poet")
+    text = format_constitution(c)
+    rows = json.loads(text)
+    assert rows[0] == {"trait": c.traits[0].trait, "questions": c.traits[0].questions}
+    again = parse_constitution_text(text, "txt", source="x.txt", default_name="x")
+    assert [t.trait for t in again.traits] == [t.trait for t in c.traits]
+
+
+@pytest.mark.unit
+def test_extract_json_object_tolerates_fences_and_prose() -> None:
+    assert extract_json_object('Here:\n```json\n{"a": 1}\n```\nEnjoy') == {"a": 1}
+    assert extract_json_object('blah {"a": {"b": 2}} blah') == {"a": {"b": 2}}
+    with pytest.raises(ValueError):
+        extract_json_object("no json here")
+
+
+@pytest.mark.unit
+def test_draft_rejects_bad_input_before_loading_a_model() -> None:
+    from character.models.registry import UnknownModelError
+
+    with pytest.raises(ValueError, match="description is empty"):
+        generate_constitution("  ")
+    with pytest.raises(ValueError, match="name"):
+        generate_constitution("a poet", name="Bad Name!")
+    with pytest.raises(UnknownModelError, match="Known models"):
+        generate_constitution("a poet", model="gpt-5-mini")  # no endpoint configured
+
+
+@pytest.mark.unit
+def test_tiny_random_model_still_gives_a_valid_constitution(tiny_model_dir) -> None:
+    """A model that writes nonsense: every gap is filled and provenance says so."""
+    draft = draft_constitution(
+        "a stoic gardener philosopher",
+        model=str(tiny_model_dir),
+        name="gardener",
+        max_new_tokens=12,
+        attempts=2,
+    )
+    c = draft.constitution
+    _assert_complete(c)
+    assert c.name == "gardener"
+    assert draft.mode == "lines" and draft.model == str(tiny_model_dir)
+    assert draft.attempts >= 2 and len(draft.raw_outputs) == draft.attempts
+    assert len(draft.sources) == len(c.traits)
+    assert draft.model_traits == 0 and draft.fields_from_model == []
+    assert "0/" in draft.summary()
+
+
+# ---------------------------------------------------------------- strong model: JSON over HTTP
+
+
+@pytest.fixture
+def scripted_endpoint(monkeypatch) -> Iterator[Callable[[list[str]], list[list[dict]]]]:
+    """A real OpenAI-compatible server on loopback that plays back scripted replies; it returns
+    the message lists it received so tests can check what was asked."""
+    from character.models.registry import clear_backend_cache
+    from character.settings import get_settings
+
+    replies: list[str] = []
+    seen: list[list[dict]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server API
+            body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+            seen.append(body["messages"])
+            text = replies.pop(0) if replies else "{}"
+            data = json.dumps(
+                {
+                    "id": "x",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": body["model"],
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": text},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("LLM_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}/v1")
+    get_settings.cache_clear()
+    clear_backend_cache()
+
+    def play(script: list[str]) -> list[list[dict]]:
+        replies.extend(script)
+        return seen
+
+    try:
+        yield play
+    finally:
+        clear_backend_cache()
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.unit
+def test_json_draft_is_validated_retried_and_repaired(scripted_endpoint) -> None:
+    partial = {
+        "name": "ignored-name",
+        "display_name": "Captain Byte",
+        "system_prompt": "You are Captain Byte, a sarcastic pirate who teaches Python.",
+        "traits": [
+            {"trait": "I mock bad code like a bored pirate.", "questions": ["Is my code ok?"]},
+            {"trait": "I teach with treasure maps.", "questions": ["What is a loop?"] * 1},
+            {"trait": "", "questions": []},
+        ],
+        "safety": ["Never help with real crimes."],
+        "attributes": {"identity": "A pirate", "mood": "not a field"},
+    }
+    seen = scripted_endpoint(["Sorry, I can't do JSON {oops", json.dumps(partial)])
+    draft = draft_constitution(
+        "a sarcastic pirate captain who teaches Python",
+        model="openai:test-model",
+        name="byte",
+        attempts=2,
+    )
+    c = draft.constitution
+    _assert_complete(c)
+    assert draft.mode == "json" and draft.attempts == 2
+    assert c.name == "byte"
+    assert c.display_name == "Captain Byte"
+    assert c.safety == ["Never help with real crimes."]
+    assert c.traits[0].trait == "I mock bad code like a bored pirate."
+    assert c.traits[0].questions[0] == "Is my code ok?"
+    assert draft.model_traits == 2
+    assert draft.sources[0].model_questions == 1 and draft.sources[0].template_questions == 4
+    assert {"display_name", "system_prompt", "safety", "traits"} <= set(draft.fields_from_model)
+    assert "attributes" not in draft.fields_from_model  # invalid -> replaced by the template
+    # the second request told the model what was wrong with the first reply
+    assert "not valid JSON" in seen[1][-1]["content"]
+    assert len(seen) == 2
+
+
+@pytest.mark.unit
+def test_json_draft_accepts_a_complete_reply_first_time(scripted_endpoint) -> None:
+    good = template_constitution("chef", "a cheerful chef").model_dump(mode="json")
+    good["system_prompt"] = "You are Chef Rosa."
+    seen = scripted_endpoint([f"```json\n{json.dumps(good)}\n```"])
+    draft = draft_constitution("a cheerful chef", model="openai:m", name="chef", attempts=3)
+    assert len(seen) == 1 and draft.problems == []
+    assert draft.constitution.system_prompt == "You are Chef Rosa."
+    assert all(s.trait == "model" and s.model_questions == 5 for s in draft.sources)
+
+
+@pytest.mark.unit
+def test_bare_api_model_name_uses_the_configured_endpoint(scripted_endpoint) -> None:
+    good = template_constitution("poet", "a gentle poet").model_dump(mode="json")
+    scripted_endpoint([json.dumps(good)])
+    c = generate_constitution("a gentle poet", model="gpt-5-mini-2025-08-07", temperature=1.0)
+    assert c.name == "gentle-poet"
+    _assert_complete(c)
+
+
+# ---------------------------------------------------------------- the embedded model
+
+
+@pytest.mark.integration
+def test_embedded_model_drafts_a_valid_constitution(embedded_model_dir) -> None:
+    draft = draft_constitution(
+        "a cheerful pirate captain who loves the sea",
+        name="sea-dog",
+        max_new_tokens=48,
+        attempts=1,
+        seed=1,
+    )
+    c = draft.constitution
+    _assert_complete(c)
+    assert draft.model == "smollm2-135m" and draft.mode == "lines"
+    assert draft.raw_outputs and all(isinstance(r, str) for r in draft.raw_outputs)
+    # The 135M model usually manages a few first-person lines; whatever it wrote is recorded.
+    assert draft.model_traits == sum(1 for s in draft.sources if s.trait == "model")

@@ -134,13 +134,17 @@ def main() -> int:
     for c in conds:
         iv = rep.adversarial[c]
         print(f"  {c:<12} {iv.estimate:.2f} [{iv.lower:.2f}, {iv.upper:.2f}]  n={iv.n}")
-    a, s = rep.adversarial["adapter"], rep.adversarial["base+system"]
+    diff = rep.paired_difference["adapter"]
+    print(
+        f"\nadapter - base+system (paired over prompts): {diff.estimate:+.2f} "
+        f"[{diff.lower:+.2f}, {diff.upper:+.2f}]"
+    )
     verdict = (
         "adapter > system prompt"
-        if a.lower > s.upper
+        if diff.lower > 0
         else "system prompt > adapter"
-        if s.lower > a.upper
-        else "no clear difference (intervals overlap)"
+        if diff.upper < 0
+        else "no clear difference (the interval contains 0)"
     )
     print(f"\nheadline: {verdict}; total {t3 - t0:.0f}s; report in {work / 'robustness'}")
     return 0

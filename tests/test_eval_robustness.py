@@ -83,6 +83,11 @@ def test_robustness_end_to_end_on_tiny_model(tmp_path: Path, tiny_model_dir: Pat
         assert cell.retention.n == 3
         assert cell.retention.lower <= cell.retention.estimate <= cell.retention.upper
     assert set(report.adversarial) == {"tiny", "tiny+system"}
+    assert report.reference == "tiny+system" and set(report.paired_difference) == {"tiny"}
+    diff = report.paired_difference["tiny"]
+    assert diff.estimate == pytest.approx(
+        report.adversarial["tiny"].estimate - report.adversarial["tiny+system"].estimate
+    )
     gens = [
         json.loads(x) for x in (tmp_path / "out" / "generations.jsonl").read_text().splitlines()
     ]

@@ -199,6 +199,14 @@ class RobustnessReport(BaseModel):
         description="Retention pooled over all adversarial variants, per condition (bootstrap "
         "over prompts)."
     )
+    reference: str | None = Field(
+        default=None, description="The condition the paired differences are taken against."
+    )
+    paired_difference: dict[str, Interval] = Field(
+        default_factory=dict,
+        description="Per condition: adversarial retention minus the reference's on the same "
+        "prompts (paired bootstrap over prompts).",
+    )
     prompt_set_hash: str = Field(default="", description="Identifies the evaluation prompt set.")
     model_hashes: dict[str, str] = Field(
         default_factory=dict, description="Adapter weight hashes per condition (local adapters)."
@@ -362,8 +370,32 @@ def run_robustness(config: RobustnessConfig, reporter: Reporter | None = None) -
                 rounds=config.bootstrap_rounds or 1,
                 seed=config.seed,
             )
+    reference = next(
+        (c.name for c in conditions if c.system_prompt), conditions[0].name if conditions else None
+    )
+    paired: dict[str, Interval] = {}
+
+    def per_prompt(name: str) -> list[float]:
+        adv_rows = [r for r in rows if r["condition"] == name and r["variant"] != DEFAULT_VARIANT]
+        out = []
+        for i in range(len(prompts)):
+            mine = [1.0 if r["in_persona"] else 0.0 for r in adv_rows if r["prompt_index"] == i]
+            out.append(sum(mine) / len(mine) if mine else 0.0)
+        return out
+
+    if reference is not None and len(variants) > 1:
+        ref_vals = per_prompt(reference)
+        for cond in conditions:
+            if cond.name == reference:
+                continue
+            diffs = [a - b for a, b in zip(per_prompt(cond.name), ref_vals, strict=True)]
+            paired[cond.name] = bootstrap_mean(
+                diffs, rounds=config.bootstrap_rounds or 1, seed=config.seed
+            )
     report = RobustnessReport(
         constitution=constitution.name,
+        reference=reference,
+        paired_difference=paired,
         target_label=config.target_label,
         n_prompts=len(prompts),
         variants=variants,

@@ -349,8 +349,10 @@ def test_reconcile_uses_heartbeat_for_runs_on_another_host():
         with edit_status(run_path(run_id)) as st:
             st.state, st.host, st.pid = RunState.RUNNING, "another-machine", 1
             st.started_at = st.heartbeat_at = time.time() - age
+    waiting = submit(count_spec(n=2, sleep_s=0), start=False)
     assert reconcile() == [stale]
     assert get_run(fresh).state.value == "running"  # its heartbeat is recent: leave it
+    wait_for(lambda: state_of(waiting) == "succeeded")  # reconcile also starts queued runs
     assert "gone" in get_run(stale).error
     with pytest.raises(RunNotFoundError):
         read_progress("../../etc")

@@ -310,7 +310,7 @@ def resume(run_id: str, *, start: bool = True) -> RunStatus:
     """Queue a new attempt in the same folder with `resume=True` (last checkpoint/row)."""
     from character.jobs.scheduler import reconcile, schedule
 
-    reconcile()
+    reconcile(start_queued=False)
     path = run_path(run_id)
     with edit_status(path) as st:
         if not st.resumable:

@@ -176,12 +176,15 @@ def reconcile_dirs(run_dirs: list[Path], stale_s: float) -> list[RunStatus]:
     return out
 
 
-def reconcile() -> list[str]:
-    """Mark runs whose worker is gone as interrupted; returns their ids."""
+def reconcile(*, start_queued: bool = True) -> list[str]:
+    """Mark runs whose worker is gone as interrupted (returns their ids), then start queued
+    runs whose slot that freed: call it at app start and on the studio's polls."""
     cfg = job_settings()
     with file_lock(runs_root() / ".scheduler.lock"):
         before = {d.name: read_status(d).state for d in list_run_dirs()}
         after = reconcile_dirs(list_run_dirs(), cfg.stale_s)
+    if start_queued:
+        schedule()
     return [
         s.run_id
         for s in after

@@ -93,6 +93,9 @@ def _normalise_speaker(name: str) -> str:
     return " ".join(name.strip().split()).upper()
 
 
+normalise_speaker = _normalise_speaker
+
+
 def parse_raw(
     text: str, file: str, min_parsed_share: float = 0.5
 ) -> tuple[list[TranscriptLine], list[str]]:
@@ -327,3 +330,29 @@ def build_transcript_dataset(corpus: Corpus, config: TranscriptDatasetConfig) ->
     }
     atomic_write_json(out / "summary.json", summary)
     return summary
+
+
+def write_speaker_texts(
+    corpus: Corpus, target: str, holdout_groups: set[str], split_by: str, out_dir: Path
+) -> dict[str, int]:
+    """Every line labelled as the target or `other`, in `speakers_train.jsonl` and
+    `speakers_holdout.jsonl` with the same scene/file split as the SFT data, so the persona
+    classifier is scored on scenes it never saw."""
+    target = _normalise_speaker(target)
+    rows: dict[str, list[str]] = {"train": [], "holdout": []}
+    for line in corpus.lines:
+        key = line.file if split_by == "file" else line.scene
+        split = "holdout" if key in holdout_groups else "train"
+        label = target if line.speaker == target else "other"
+        rows[split].append(
+            json.dumps(
+                {"text": line.text, "label": label, "speaker": line.speaker, "scene": line.scene},
+                ensure_ascii=False,
+            )
+            + "\n"
+        )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for split, items in rows.items():
+        atomic_write_text(out / f"speakers_{split}.jsonl", "".join(items))
+    return {split: len(items) for split, items in rows.items()}

@@ -445,22 +445,24 @@ def test_listing_kinds_does_not_import_torch():
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
-def test_real_distill_generate_through_a_worker(tiny_model_dir: Path):
-    """The real `distill.generate` kind on the tiny model, in a detached worker."""
+def test_real_distill_generate_sigkill_and_resume(tiny_model_dir: Path):
+    """The real `distill.generate` kind on the tiny model in a detached worker: SIGKILL it
+    after its first save, resume, and no pair is lost twice or written twice."""
     import importlib.util
 
     if importlib.util.find_spec("character.distillation.generate") is None:
         pytest.skip("character.distillation has not landed")
-    from character.jobs import get_run, list_artifacts, run_dir, submit
+    from character.jobs import get_run, list_artifacts, reconcile, resume, run_dir, submit
 
+    pairs, interval = 12, 2
     spec = {
         "kind": "distill.generate",
         "config": {
             "persona": "pirate",
             "teacher_model": str(tiny_model_dir),
             "student_model": str(tiny_model_dir),
-            "pair_count": 2,
-            "save_interval": 2,
+            "pair_count": pairs,
+            "save_interval": interval,
             "max_new_tokens": 4,
             "allow_cut_off": True,
             "include_bank": False,
@@ -469,13 +471,33 @@ def test_real_distill_generate_through_a_worker(tiny_model_dir: Path):
     }
     run_id = submit(spec)
     assert run_id.startswith("distill-generate-pirate-")
+    out = run_dir(run_id) / "pirate_dpo.jsonl"
+
+    def log() -> str:
+        return (run_dir(run_id) / "log.txt").read_text()
+
+    wait_for(
+        lambda: (out.exists() and out.stat().st_size) or state_of(run_id) not in ("running",),
+        timeout=300,
+        every=0.02,
+    )
+    st = get_run(run_id)
+    assert st.state.value == "running", (st.error, log())
+    os.killpg(st.pgid, signal.SIGKILL)
+    wait_for(lambda: _zombie(st.pid))
+    before = read_jsonl(out, skip_bad=True)
+    assert 0 < len(before) < pairs
+    assert reconcile() == [run_id]
+    resume(run_id)
     wait_for(lambda: state_of(run_id) not in ("queued", "running"), timeout=300, every=0.2)
     st = get_run(run_id)
-    assert st.state.value == "succeeded", (st.error, (run_dir(run_id) / "log.txt").read_text())
-    out = run_dir(run_id) / "pirate_dpo.jsonl"
+    assert st.state.value == "succeeded", (st.error, log())
     rows = read_jsonl(out)
-    assert 0 < len(rows) <= 2 and len({r["pair_id"] for r in rows}) == len(rows)
+    ids = [r["pair_id"] for r in rows]
+    assert len(ids) == len(set(ids)) and 0 < len(rows) <= pairs  # none duplicated
+    assert rows[: len(before)] == before  # nothing written before the kill was lost
     assert rows[0]["prompt"][0]["role"] == "user"  # TRL conversational format
+    assert "(resuming)" in log()
     arts = list_artifacts("dataset")
     assert [a["run_id"] for a in arts] == [run_id]
     prov = json.loads((run_dir(run_id) / "provenance.json").read_text())

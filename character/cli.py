@@ -40,6 +40,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("character.distillation.cli", "app", "distill"),
     ("character.eval.cli", "app", "eval"),
     ("character.introspection.cli", "app", "introspect"),
+    ("character.sources.cli", "app", "sources"),
 ]
 
 

@@ -60,6 +60,9 @@ class GenerationConfig(BaseModel):
     allow_cut_off: bool = Field(default=False, description="Keep replies that hit the limit.")
     quote_ngram: int = Field(default=8, ge=3)
     assistant_name: str | None = None
+    use_augmented_cards: bool = Field(
+        default=False, description="Teacher sees the card or an augmented variant, per pair."
+    )
 
     def sampling(self) -> SamplingParams:
         return SamplingParams(
@@ -178,6 +181,11 @@ def generate_dpo_pairs(
     kept = len(kept_ids)
 
     system_prompt = render_system_prompt(constitution, assistant_name=config.assistant_name)
+    cards = None
+    if config.use_augmented_cards:
+        from character.sources.augment import card_choices, pick_card
+
+        cards = card_choices(constitution.name, system_prompt)
     teacher = get_backend(config.teacher_model)
     student = get_backend(config.student_model)
     count_tokens = _token_counter([student, teacher])
@@ -225,8 +233,11 @@ def generate_dpo_pairs(
         seeded = params.model_copy(update={"seed": config.seed + 100_003 * batch_no})
         batch_no += 1
         teacher_convs = [
-            [{"role": "system", "content": system_prompt}, {"role": "user", "content": p.text}]
-            for _, p, _ in batch
+            [
+                {"role": "system", "content": pick_card(cards, pid)[1] if cards else system_prompt},
+                {"role": "user", "content": p.text},
+            ]
+            for pid, p, _ in batch
         ]
         student_convs = [[{"role": "user", "content": p.text}] for _, p, _ in batch]
         chosen, rejected = _generate_both(teacher, student, teacher_convs, student_convs, seeded)
@@ -276,6 +287,7 @@ def generate_dpo_pairs(
                     seed=config.seed,
                     teacher_tokens=c.tokens,
                     student_tokens=r.tokens,
+                    **({"teacher_card": pick_card(cards, pid)[0]} if cards else {}),
                 )
             )
         append_jsonl(output, [g.to_row() for g in good])

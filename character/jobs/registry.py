@@ -76,6 +76,7 @@ PLUGIN_MODULES = (
     "character.feedback.jobs",
     "character.tinker.jobs",
     "character.pipeline.jobs",
+    "character.sources.jobs",
 )
 
 

@@ -1,0 +1,112 @@
+"""Job kinds for the character sources, so the studio and `character jobs` can run them:
+`sources.transcripts.train`, `sources.experience`, `sources.augment`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ConfigDict
+
+from character.jobs.registry import JobContext, register_job_kind
+from character.sources.augment import AugmentConfig, augment_card
+from character.sources.experience import ExperienceConfig, generate_experiences
+from character.sources.transcript_training import (
+    TranscriptEvalConfig,
+    TranscriptTrainConfig,
+    evaluate_transcript_adapter,
+    train_on_transcripts,
+)
+
+
+class TranscriptTrainJobConfig(TranscriptTrainConfig):
+    """Training, then (local backend, not stopped) the held-out evaluation in the same run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    evaluate: bool = True
+    classifier_method: str = "auto"
+
+
+def _transcripts(config: TranscriptTrainJobConfig, ctx: JobContext) -> dict[str, Any]:
+    updates: dict[str, Any] = {}
+    if config.output_dir is None:
+        updates["output_dir"] = ctx.run_dir / "output"
+    if ctx.resume:
+        updates["resume"] = True
+    if updates:
+        config = config.model_copy(update=updates)
+    train_cfg = TranscriptTrainConfig(
+        **config.model_dump(exclude={"evaluate", "classifier_method"})
+    )
+    adapter = train_on_transcripts(train_cfg, ctx.reporter, ctx.stop_requested)
+    result: dict[str, Any] = {
+        "adapter": str(adapter),
+        "artifacts": [{"path": str(adapter), "type": "adapter"}],
+    }
+    if config.evaluate and config.backend == "local" and not ctx.stop_requested():
+        report = evaluate_transcript_adapter(
+            TranscriptEvalConfig(
+                run_dir=train_cfg.resolved_output_dir(),
+                max_length=config.max_length,
+                classifier_method=config.classifier_method,  # type: ignore[arg-type]
+            ),
+            ctx.reporter,
+        )
+        result["perplexity"] = report["perplexity"]
+        result["classifier"] = report.get("classifier")
+        result["artifacts"].append(
+            {
+                "path": str(train_cfg.resolved_output_dir() / "transcript_eval.json"),
+                "type": "report",
+            }
+        )
+    return result
+
+
+def _experience(config: ExperienceConfig, ctx: JobContext) -> dict[str, Any]:
+    updates: dict[str, Any] = {}
+    if config.output_path is None:
+        updates["output_path"] = ctx.run_dir / "output" / "experience.jsonl"
+    if ctx.resume:
+        updates["resume"] = True
+    if updates:
+        config = config.model_copy(update=updates)
+    path = generate_experiences(config, ctx.reporter)
+    return {"output": str(path), "artifacts": [{"path": str(path), "type": "dataset"}]}
+
+
+def _augment(config: AugmentConfig, ctx: JobContext) -> dict[str, Any]:
+    variants = augment_card(config, ctx.reporter)
+    from character.constitution import resolve_constitution
+    from character.sources.augment import augmented_cards_path
+
+    out = config.output_path or augmented_cards_path(resolve_constitution(config.persona).name)
+    return {
+        "variants": len(variants),
+        "from_model": sum(v.origin == "model" for v in variants),
+        "artifacts": [{"path": str(out), "type": "cards"}],
+    }
+
+
+register_job_kind(
+    "sources.transcripts.train",
+    TranscriptTrainJobConfig,
+    _transcripts,
+    resource="train",
+    description="LoRA on one speaker's transcript lines, then held-out perplexity",
+    cooperative_stop=True,
+)
+register_job_kind(
+    "sources.experience",
+    ExperienceConfig,
+    _experience,
+    resource="generate",
+    description="Experience upload: scenes, scripts and protective scenes from a profile",
+)
+register_job_kind(
+    "sources.augment",
+    AugmentConfig,
+    _augment,
+    resource="generate",
+    description="Character-card augmentation (summarize, paraphrase, stylize)",
+)

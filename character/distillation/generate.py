@@ -168,6 +168,11 @@ def generate_dpo_pairs(
             f"No prompts: constitution '{constitution.name}' has no questions and the everyday "
             "bank and templates are turned off."
         )
+    if not constitution.traits:
+        progress.log(
+            f"constitution '{constitution.name}' has no traits: only generic prompts are used "
+            "and nothing checks the teacher against trait texts"
+        )
     kept_ids, bad_lines = _done_ids(output)
     rejected_ids, _ = _done_ids(rejected_path)
     drops: Counter[str] = Counter()

@@ -10,9 +10,10 @@ from character.training import (
     load_model_for_training, precision_kwargs, write_run_files,
 )
 
-model, tok, base = load_model_for_training("smollm2-135m")      # any local ref or adapter
+model, tok, base, _ = load_model_for_training("smollm2-135m")   # any local ref or adapter
 lora = build_lora_config(model, rank=32, alpha=64, dropout=0.0)  # targets resolved + asserted
-args = SFTConfig(output_dir=str(out), **precision_kwargs(), gradient_checkpointing=False, ...)
+args = SFTConfig(output_dir=str(out), **precision_kwargs(),
+                 gradient_checkpointing=use_gradient_checkpointing(model), logging_steps=1, ...)
 trainer = SFTTrainer(..., peft_config=lora, callbacks=[MetricsCallback(out, reporter, stop_fn)])
 trainer.train(resume_from_checkpoint=last_checkpoint(out) if resume else None)
 finalize_adapter(trainer, tok, out, base)                       # PEFT folder + our metadata

@@ -70,6 +70,8 @@ def main() -> int:
                 student_model=EMBEDDED_MODEL,
                 pair_count=args.pairs,
                 max_new_tokens=args.max_new_tokens,
+                # Short budgets cut most replies; keep them (both sides are cut alike).
+                allow_cut_off=args.max_new_tokens < 128,
                 output_path=pairs,
                 seed=args.seed,
             )

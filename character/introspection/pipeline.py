@@ -345,9 +345,11 @@ def run_sft_training(
 ) -> Path:
     """Train a LoRA adapter with the loss on every assistant turn; returns the adapter folder.
 
-    Writes `<output>/adapter/` (PEFT, plus `character_adapter.json` and the lineage),
-    `<output>/metrics.jsonl`, `<output>/config.json`, `<output>/data_report.json`, and
-    checkpoints under `<output>/trainer/` that a rerun resumes from.
+    The output folder follows the shared training contract (`character.training`): the PEFT
+    adapter at its root (plus `character_adapter.json` and `character_lineage.json`),
+    `metrics.jsonl`, `training_config.json`, `provenance.json`, `data_report.json`, the merged
+    DPO base in `merged-base/` (unless `merged_dir` says elsewhere) and `checkpoint-N/` folders
+    that a rerun resumes from.
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     progress = as_progress(reporter)
@@ -358,20 +360,23 @@ def run_sft_training(
 
     import torch
     from datasets import Dataset
-    from peft import LoraConfig
     from transformers import AutoModelForCausalLM
     from trl import SFTConfig, SFTTrainer
 
     from character.hardware import detect, torch_dtype
+    from character.introspection.merge import LINEAGE_FILE
     from character.introspection.sft import build_sft_records
-    from character.introspection.trainutil import (
-        check_targets_matched,
+    from character.models.loading import load_tokenizer
+    from character.training import (
+        MetricsCallback,
+        build_lora_config,
+        finalize_adapter,
         last_checkpoint,
-        linear_target_modules,
-        make_metrics_callback,
-        precision_flags,
+        precision_kwargs,
+        use_gradient_checkpointing,
+        write_run_files,
     )
-    from character.models.loading import load_tokenizer, write_adapter_meta
+    from character.training.setup import check_checkpoint_base
 
     tokenizer = load_tokenizer(train_base)
     records, data_report = build_sft_records(config.dataset_path, tokenizer, config.max_length)
@@ -400,20 +405,21 @@ def run_sft_training(
         )
         kwargs["device_map"] = {"": 0}
     model = AutoModelForCausalLM.from_pretrained(str(train_base), **kwargs)
-    targets = config.target_modules or linear_target_modules(model)
-    check_targets_matched(model, targets)
-    peft_config = LoraConfig(
-        r=config.lora_rank,
-        lora_alpha=config.lora_alpha or 2 * config.lora_rank,
-        lora_dropout=config.lora_dropout,
-        target_modules=targets,
-        task_type="CAUSAL_LM",
+    if config.load_in_4bit:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    peft_config = build_lora_config(
+        model,
+        rank=config.lora_rank,
+        alpha=config.lora_alpha,
+        dropout=config.lora_dropout,
+        target_modules=config.target_modules or "all-linear",
     )
     micro = min(config.micro_batch_size or min(config.batch_size, 4), config.batch_size)
     accum = max(1, config.batch_size // micro)
-    trainer_dir = out_dir / "trainer"
     args = SFTConfig(
-        output_dir=str(trainer_dir),
+        output_dir=str(out_dir),
         per_device_train_batch_size=micro,
         gradient_accumulation_steps=accum,
         num_train_epochs=config.epochs,
@@ -432,36 +438,29 @@ def run_sft_training(
         seed=config.seed,
         max_length=config.max_length,
         packing=False,
-        gradient_checkpointing=False,
+        gradient_checkpointing=use_gradient_checkpointing(model),
         report_to=[],
         dataloader_num_workers=0,
-        include_num_input_tokens_seen="non_padding",
-        use_cpu=hw.device == "cpu",
         disable_tqdm=True,
-        **precision_flags(),
+        **precision_kwargs(),
     )
-    metrics_path = out_dir / "metrics.jsonl"
+    callback = MetricsCallback(out_dir, progress, stop_requested, stage="sft: train")
     trainer = SFTTrainer(
         model=model,
         args=args,
         train_dataset=Dataset.from_list(records),
         processing_class=tokenizer,
         peft_config=peft_config,
-        callbacks=[make_metrics_callback(metrics_path, progress, stop_requested)],
+        callbacks=[callback],
     )
-    resume_from = last_checkpoint(trainer_dir) if config.resume else None
-    progress.start_stage("sft: train", total=trainer.args.max_steps if config.max_steps else None)
+    resume_from = last_checkpoint(out_dir) if config.resume else None
     if resume_from:
+        check_checkpoint_base(resume_from, str(train_base))
         progress.log(f"sft: resuming from {resume_from}")
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     seconds = time.perf_counter() - started
-    stopped = bool(stop_requested and stop_requested())
-
-    adapter_dir = out_dir / "adapter"
-    trainer.model.save_pretrained(str(adapter_dir))
-    tokenizer.save_pretrained(str(adapter_dir))
-    write_adapter_meta(adapter_dir, model, base_model=str(train_base))
+    targets = sorted(peft_config.target_modules)
     lineage.update(
         {
             "stage": "sft",
@@ -469,27 +468,27 @@ def run_sft_training(
             "dataset": str(config.dataset_path),
             "steps": trainer.state.global_step,
             "resumed_from": str(resume_from) if resume_from else None,
-            "stopped_early": stopped,
+            "stopped_early": callback.stopped,
         }
     )
-    from character.introspection.merge import LINEAGE_FILE
-
+    provenance = {
+        "stage": "introspection-sft",
+        "lineage": lineage,
+        "lora_targets": targets,
+        "micro_batch_size": micro,
+        "gradient_accumulation_steps": accum,
+        "train_loss": float(result.training_loss),
+        "train_seconds": round(seconds, 2),
+        "data": data_report.as_dict(),
+    }
+    if callback.stopped:
+        # A stop keeps the checkpoint for resuming; the root adapter is only a finished run.
+        write_run_files(out_dir, config, provenance)
+        progress.log(f"sft: stopped at step {trainer.state.global_step}; rerun to resume")
+        return out_dir
+    adapter_dir = finalize_adapter(trainer, tokenizer, out_dir, str(train_base))
     atomic_write_json(adapter_dir / LINEAGE_FILE, lineage)
-    atomic_write_json(
-        out_dir / "config.json",
-        {
-            "config": config.model_dump(mode="json"),
-            "lora_targets": targets,
-            "micro_batch_size": micro,
-            "gradient_accumulation_steps": accum,
-            "precision": precision_flags(),
-            "device": hw.device,
-            "train_loss": float(result.training_loss),
-            "train_seconds": round(seconds, 2),
-            "data": data_report.as_dict(),
-            "lineage": lineage,
-        },
-    )
+    write_run_files(out_dir, config, provenance)
     progress.artifact(str(adapter_dir), "SFT adapter")
     return adapter_dir
 

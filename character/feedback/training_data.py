@@ -46,6 +46,10 @@ def correction_to_dpo(record: FeedbackRecord) -> dict[str, Any] | None:
         "persona": record.persona,
         "model": record.model,
         "adapter": record.adapter,
+        # The fields every DPO pair carries (see DpoExample): who wrote chosen and rejected.
+        "teacher_model": f"human:{record.rater}",
+        "student_model": record.adapter or record.model,
+        "constitution": record.persona,
     }
 
 
@@ -227,7 +231,13 @@ def build_round_data(
     arena: list[dict[str, Any]] = []
     if config.arena_pairs and config.arena_pairs.exists():
         arena = [
-            {**row, "source": row.get("source", "arena_vote")}
+            {
+                "teacher_model": f"human:{row.get('voter', 'anonymous')}",
+                "student_model": row.get("rejected_model", "unknown"),
+                "constitution": config.persona,
+                **row,
+                "source": row.get("source", "arena_vote"),
+            }
             for row in read_jsonl(config.arena_pairs)
         ]
     feedback_rows = fb_pairs + arena

@@ -173,13 +173,20 @@ def test_precision_is_explicit_fp32_on_cpu() -> None:
         assert kw == {"bf16": False, "fp16": False, "use_cpu": True}
 
 
-def test_adapter_on_the_wrong_base_is_refused(tmp_path: Path, tiny_model_dir: Path) -> None:
-    """An adapter trained on the tiny model, pointed at the embedded base: clear error."""
+def test_adapter_continues_and_wrong_base_is_refused(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """Training continues an existing adapter; the same adapter pointed at the embedded base
+    (a different architecture) is refused with a clear error."""
     from character.distillation.train import run_dpo_training
     from character.models.embedded import ensure_embedded_model
     from character.models.loading import AdapterMismatchError
 
     out = run_dpo_training(_config(tmp_path, tiny_model_dir, max_steps=1, save_steps=10))
+    # continuing an adapter: trains it further and saves only that adapter (no "ref" copy)
+    cont = run_dpo_training(
+        _config(tmp_path, out, max_steps=1, save_steps=10, output_dir=tmp_path / "cont")
+    )
+    assert (cont / "adapter_model.safetensors").exists() and not (cont / "ref").exists()
+    assert json.loads((cont / "provenance.json").read_text())["start_adapter"] == str(out)
     cfg_path = out / "adapter_config.json"
     adapter_cfg = json.loads(cfg_path.read_text())
     adapter_cfg["base_model_name_or_path"] = str(ensure_embedded_model())

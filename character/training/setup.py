@@ -90,9 +90,14 @@ def finalize_adapter(trainer: Any, tokenizer: Any, output_dir: Path | str, base:
     from character.models.loading import write_adapter_meta
 
     out = Path(output_dir)
-    trainer.save_model(str(out))
-    tokenizer.save_pretrained(str(out))
     model = trainer.model
+    adapters = getattr(model, "peft_config", {})
+    if len(adapters) > 1 and "default" in adapters:
+        # Continuing an adapter adds a frozen "ref" copy (TRL); save only the trained one.
+        model.save_pretrained(str(out), selected_adapters=["default"])
+    else:
+        trainer.save_model(str(out))
+    tokenizer.save_pretrained(str(out))
     base_model = model.get_base_model() if hasattr(model, "get_base_model") else model
     write_adapter_meta(out, base_model, base)
     return out

@@ -1,0 +1,154 @@
+"""AppTest checks of the Feedback and Export pages (real library calls, no mocks)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parent.parent
+APP = str(REPO / "studio_app.py")
+PERSONA = {
+    "name": "beekeeper",
+    "description": "A patient beekeeper.",
+    "traits": [
+        {"trait": "I am patient and calm", "questions": ["How do I stay calm?", "Any tips?"]},
+        {"trait": "I love bees", "questions": ["What is your favourite animal?"]},
+    ],
+}
+
+
+@pytest.fixture
+def constitutions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    from character.settings import get_settings
+
+    root = tmp_path / "constitutions"
+    (root / "hand-written").mkdir(parents=True)
+    (root / "hand-written" / "beekeeper.json").write_text(json.dumps(PERSONA), encoding="utf-8")
+    monkeypatch.setenv("CHARACTER_CONSTITUTION_PATH", str(root))
+    get_settings.cache_clear()
+    return root
+
+
+def _page(path: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.switch_page(path).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_questionnaire_saves_suggestions_are_decided_and_report_shows_verdict(
+    constitutions: Path, tmp_path: Path
+) -> None:
+    from character.feedback.store import load_feedback
+
+    at = _page("studio/views/feedback.py")
+    at.text_area(key="fb_pasted").set_value("As an AI, I cannot keep bees.").run()
+    assert any("As an AI" in m.value for m in at.markdown)
+    # A correction identical to the response is refused with the reason; nothing is stored.
+    at.text_area(key="fb_q_correction").set_value("As an AI, I cannot keep bees.")
+    at.button(key="fb_q_save").click().run()
+    assert any("identical to the response" in e.value for e in at.error)
+    assert load_feedback() == []
+
+    at.slider(key="fb_q_rating").set_value(1)
+    at.multiselect(key="fb_q_missing").set_value(["I love bees"])
+    at.multiselect(key="fb_q_tags").set_value(["sounds_like_assistant", "knows_too_much"])
+    at.text_area(key="fb_q_correction").set_value("Bees? Oh, my girls hum all summer long.")
+    at.button(key="fb_q_save").click().run()
+    assert not at.exception, at.exception
+    [rec] = load_feedback()
+    assert rec.rating == 1 and rec.traits_missing == ["I love bees"]
+    assert rec.correction.startswith("Bees?") and rec.persona == "beekeeper"
+    assert rec.conversation[-1]["role"] == "user" and rec.model == "smollm2-135m"
+
+    at.run()
+    assert {m.label: m.value for m in at.metric}["Feedback records"] == "1"
+    at.button(key="fb_export").click().run()
+    from character.settings import get_settings
+
+    assert (get_settings().data_path / "feedback" / "feedback_export.jsonl").exists()
+    accept = [b for b in at.button if b.key and b.key.startswith("fb_accept_")]
+    assert len(accept) == 2  # one trait question, one protective scene
+    from character.feedback.training_data import refresh_suggestions
+
+    trait_q = next(s for s in refresh_suggestions() if s.kind == "trait_question")
+    at.button(key=f"fb_accept_{trait_q.id}").click().run()
+    assert not at.exception, at.exception
+    saved = json.loads((constitutions / "hand-written" / "beekeeper.json").read_text())
+    bees = next(t for t in saved["traits"] if t["trait"] == "I love bees")
+    assert "What would you do with a free afternoon?" in bees["questions"]
+    assert f"fb_accept_{trait_q.id}" not in [b.key for b in at.button]
+
+    # A round report written by the library is listed with its plain verdict.
+    from character.eval.arena import Battle, record_vote
+    from character.feedback.report import RoundReportConfig, round_report
+
+    votes = tmp_path / "votes.jsonl"
+    for i in range(5):
+        b = Battle(
+            battle_id=f"b{i}",
+            created_at="2026-01-01T00:00:00+00:00",
+            prompt=f"p{i}",
+            model_a="round2",
+            model_b="round1",
+            response_a="buzz",
+            response_b="hello",
+            swapped=False,
+        )
+        record_vote(b, "A" if i < 3 else "B", path=votes)
+    round_report(
+        RoundReportConfig(
+            persona="beekeeper",
+            new_model="round2",
+            previous_model="round1",
+            votes_path=votes,
+            bootstrap_rounds=100,
+            output_dir=get_settings().data_path / "feedback" / "reports" / "r2",
+        )
+    )
+    at.run()
+    assert any("Verdict:** not significant (n=5" in i.value for i in at.info)
+    assert at.get("plotly_chart")
+
+
+def test_export_page_launches_the_export_job_and_shows_serving(constitutions: Path) -> None:
+    from character.export.pipeline import export_adapter_package
+    from character.jobs import cancel, get_run, list_runs
+    from character.jobs.models import FINAL_STATES
+    from character.settings import get_settings
+
+    adapter = get_settings().checkpoints / "beekeeper-dpo"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text(
+        json.dumps({"peft_type": "LORA", "base_model_name_or_path": "smollm2-135m"})
+    )
+    (adapter / "adapter_model.safetensors").write_bytes(b"0")
+    export_adapter_package(adapter, get_settings().data_path / "exports" / "beekeeper" / "adapter")
+
+    at = _page("studio/views/export.py")
+    assert any(e.label.startswith("adapter:") for e in at.expander)
+    at.selectbox(key="ex_serve_ref").set_value("beekeeper-dpo").run()
+    assert f"character serve {adapter} --port 8000" in at.code[0].value
+    assert any("Open WebUI" in m.value for m in at.markdown)
+    assert "base_url=" in at.code[1].value
+
+    at.multiselect(key="ex_formats").set_value(["adapter"])
+    at.button(key="ex_launch").click().run()
+    assert not at.exception, at.exception
+    [run] = list_runs()
+    assert run.kind == "export"
+    from character.jobs import get_spec
+
+    spec = get_spec(run.run_id)
+    assert spec.config["formats"] == ["adapter"] and spec.config["model"] == str(adapter)
+    if get_run(run.run_id).state not in FINAL_STATES:
+        cancel(run.run_id)
+    deadline = time.time() + 60
+    while get_run(run.run_id).state not in FINAL_STATES and time.time() < deadline:
+        time.sleep(0.2)

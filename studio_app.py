@@ -6,19 +6,31 @@ The app only wires pages together; every page lives in `studio/views/` and calls
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 st.set_page_config(page_title="Open Character Studio", page_icon="🎭", layout="wide")
 
+HERE = Path(__file__).resolve().parent
+VIEWS = [
+    ("home.py", "Home", "home"),
+    ("constitutions.py", "Constitution editor", "edit_note"),
+    ("data_preview.py", "Data preview", "compare"),
+    ("training.py", "Training launcher", "rocket_launch"),
+    ("runs.py", "Runs", "monitoring"),
+    ("models.py", "Models", "smart_toy"),
+    ("evaluation.py", "Evaluation", "analytics"),
+    ("arena.py", "Arena", "swords"),
+    ("feedback.py", "Feedback", "thumbs_up_down"),
+    ("export.py", "Export & serve", "package_2"),
+]
+# Pages other areas add show up once their file exists, so a half-landed area never breaks
+# the app.
 PAGES = [
-    st.Page("studio/views/home.py", title="Home", icon="🏠", default=True),
-    st.Page("studio/views/constitutions.py", title="Constitution editor", icon="📜"),
-    st.Page("studio/views/data_preview.py", title="Data preview", icon="🔍"),
-    st.Page("studio/views/training.py", title="Training launcher", icon="🚀"),
-    st.Page("studio/views/runs.py", title="Runs", icon="📈"),
-    st.Page("studio/views/models.py", title="Models", icon="🧠"),
-    st.Page("studio/views/evaluation.py", title="Evaluation", icon="📊"),
-    st.Page("studio/views/arena.py", title="Arena", icon="⚔️"),
+    st.Page(f"studio/views/{file}", title=title, icon=f":material/{icon}:", default=i == 0)
+    for i, (file, title, icon) in enumerate(VIEWS)
+    if (HERE / "studio" / "views" / file).exists()
 ]
 
 st.navigation(PAGES).run()

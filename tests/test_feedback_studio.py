@@ -152,3 +152,31 @@ def test_export_page_launches_the_export_job_and_shows_serving(constitutions: Pa
     deadline = time.time() + 60
     while get_run(run.run_id).state not in FINAL_STATES and time.time() < deadline:
         time.sleep(0.2)
+
+
+def test_arena_response_has_a_feedback_questionnaire(constitutions: Path) -> None:
+    from character.eval.arena import Battle
+    from character.feedback.store import load_feedback
+
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.switch_page("studio/views/arena.py")
+    at.session_state["ar_battle"] = Battle(
+        battle_id="b1",
+        created_at="2026-01-01T00:00:00+00:00",
+        prompt="Any plans today?",
+        model_a="smollm2-135m|system:beekeeper",
+        model_b="smollm2-135m",
+        response_a="Off to the hives!",
+        response_b="I am an AI assistant.",
+        swapped=False,
+    )
+    at.session_state["ar_voted"] = "voted"
+    at.run()
+    assert not at.exception, at.exception
+    at.slider(key="ar_fb_a_rating").set_value(5)
+    at.multiselect(key="ar_fb_a_shown").set_value(["I love bees"])
+    at.button(key="ar_fb_a_save").click().run()
+    assert not at.exception, at.exception
+    [rec] = load_feedback()
+    assert rec.source == "arena" and rec.rating == 5 and rec.response == "Off to the hives!"
+    assert rec.persona == "beekeeper" and rec.model == "smollm2-135m"

@@ -14,7 +14,7 @@ from studio.common import (
     settings,
 )
 
-st.title("⚔️ Arena")
+st.title("Arena")
 if not has_module("character.eval.arena"):
     coming_soon("the arena", "character.eval.arena")
     st.stop()
@@ -24,6 +24,7 @@ from character.eval.arena import (  # noqa: E402
     contestant_id,
     create_battle,
     export_dpo_pairs,
+    parse_contestant,
     record_vote,
     votes_path,
 )
@@ -83,6 +84,23 @@ with vote_tab:
                     st.rerun()
         if voted is not None:
             st.success(f"Vote saved. A was **{battle.model_a}**, B was **{battle.model_b}**.")
+            from studio.views.feedback import feedback_form  # noqa: E402 - feedback helper
+
+            for side, cid, text in (
+                ("a", battle.model_a, battle.response_a),
+                ("b", battle.model_b, battle.response_b),
+            ):
+                model_ref, persona_ref = parse_contestant(cid)
+                st.caption(f"Feedback on {side.upper()} ({cid})")
+                feedback_form(
+                    f"ar_fb_{side}",
+                    persona=persona_ref or next((x for x in (p1, p2) if x != NONE), None),
+                    conversation=[{"role": "user", "content": battle.prompt}],
+                    response=text,
+                    model=model_ref,
+                    sampling=battle.sampling,
+                    source="arena",
+                )
 
 with board_tab:
     path = votes_path()

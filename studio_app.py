@@ -18,6 +18,7 @@ VIEWS = [
     ("constitutions.py", "Constitution editor", "edit_note"),
     ("data_preview.py", "Data preview", "compare"),
     ("training.py", "Training launcher", "rocket_launch"),
+    ("sources.py", "Sources", "theaters"),
     ("runs.py", "Runs", "monitoring"),
     ("models.py", "Models", "smart_toy"),
     ("evaluation.py", "Evaluation", "analytics"),

@@ -38,7 +38,8 @@ class RoundConfig(BaseModel):
     arena_pairs: Path | None = Field(default=None, description="DPO pairs exported from votes.")
     max_feedback_share: float = Field(default=0.3, gt=0, le=1)
     output_dir: Path | None = Field(
-        default=None, description="Default: <data>/feedback/rounds/<persona>-round<N+1>."
+        default=None,
+        description="Default: <checkpoints>/<persona>-round<N+1> (so the model list finds it).",
     )
     learning_rate: float = Field(default=5e-5, gt=0)
     beta: float = Field(default=0.1, gt=0)
@@ -90,9 +91,7 @@ def train_round(
     progress = as_progress(reporter)
     previous = _adapter_folder(config.previous_adapter)
     number = round_number(previous) + 1
-    out = config.output_dir or (
-        get_settings().data_path / "feedback" / "rounds" / f"{config.persona}-round{number}"
-    )
+    out = config.output_dir or get_settings().checkpoints / f"{config.persona}-round{number}"
     data_dir = out / "data"
     dpo_path = data_dir / "round_dpo.jsonl"
     if config.resume and dpo_path.exists():

@@ -31,15 +31,16 @@ CHARTS = (
 )
 LIVE_STATES = {RunState.QUEUED, RunState.RUNNING, RunState.STOPPING}
 STATE_ICON = {
-    "queued": "⏳",
-    "running": "🏃",
-    "stopping": "⏸️",
-    "stopped": "⏹️",
-    "succeeded": "✅",
-    "failed": "❌",
-    "cancelled": "🚫",
-    "interrupted": "⚠️",
+    "queued": ":material/hourglass_empty:",
+    "running": ":material/directions_run:",
+    "stopping": ":material/pause_circle:",
+    "stopped": ":material/stop_circle:",
+    "succeeded": ":material/check_circle:",
+    "failed": ":material/error:",
+    "cancelled": ":material/cancel:",
+    "interrupted": ":material/warning:",
 }
+BOOKKEEPING = {"step", "time", "epoch", "elapsed_s", "eta_s", "total_steps", "total"}
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -61,7 +62,7 @@ def metric_figures(rows: list[dict[str, Any]]) -> list[tuple[str, go.Figure]]:
             k
             for r in rows
             for k, v in r.items()
-            if isinstance(v, (int, float)) and k not in ("step", "time", "epoch")
+            if isinstance(v, (int, float)) and k not in BOOKKEEPING
         }
         keys = sorted(numeric)[:4]
     for key in keys:

@@ -259,8 +259,9 @@ def test_arena_leaderboard_and_evaluation_report_from_recorded_votes(constitutio
 
 @pytest.mark.integration
 def test_try_tab_and_data_preview_sample_from_the_embedded_model(
-    constitutions: Path, embedded_model_dir: Path
+    constitutions: Path, embedded_model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("CHARACTER_TORCH_THREADS", "1")  # the CPU is shared with other tests
     at = _page("studio/views/constitutions.py", timeout=180)
     at.text_input(key="try_prompt").set_value("Hi")
     at.slider(key="try_tokens").set_value(16)
@@ -269,10 +270,10 @@ def test_try_tab_and_data_preview_sample_from_the_embedded_model(
     assert at.session_state["try_reply"].strip()
 
     at.switch_page("studio/views/data_preview.py").run()
-    at.slider(key="dp_n").set_value(2)
+    at.slider(key="dp_n").set_value(1)
     at.slider(key="dps_tokens").set_value(16)
     at.button(key="dp_go").click().run(timeout=180)
     assert not at.exception and not at.error, [e.value for e in at.error]
     pairs = at.session_state["dp_pairs"]
-    assert len(pairs) == 2 and all(t.text or s.text for _, t, s in pairs)
-    assert any("Chosen — teacher" in s.value for s in at.success)
+    assert len(pairs) == 1 and all(t.text or s.text for _, t, s in pairs)
+    assert any("Chosen — teacher" in m.value for m in at.markdown)

@@ -95,7 +95,10 @@ def load_causal_lm(
     hw = detect()
     device = device or hw.device
     if hw.device == "cpu":
-        torch.set_num_threads(max(1, hw.cpu_count))
+        # CHARACTER_TORCH_THREADS lets a process that shares the CPU (a studio server next to a
+        # training worker) take fewer threads: oversubscribed OpenMP barriers are 10x slower.
+        threads = os.environ.get("CHARACTER_TORCH_THREADS", "").strip()
+        torch.set_num_threads(max(1, int(threads) if threads.isdigit() else hw.cpu_count))
     kwargs: dict[str, Any] = {"dtype": torch_dtype(dtype)}
     if load_in_4bit:
         if not quantization_available():

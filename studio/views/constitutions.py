@@ -139,7 +139,7 @@ def _template_into_editor() -> None:
 
 # ---------------------------------------------------------------- page
 
-st.title("📜 Constitution editor")
+st.title("Constitution editor")
 st.caption(
     "A constitution describes the character in the first person. Its traits drive every "
     "later step; the questions under each trait are prompts that make it show."
@@ -158,7 +158,7 @@ top[0].selectbox(
     help="Personas found in the constitutions folder. Picking one loads it into the editor.",
 )
 with top[1].popover("New from template"):
-    st.text_input("Persona id", "new-persona", key="ed_template_name")
+    st.text_input("Id for the new persona", "new-persona", key="ed_template_name")
     st.button("Start from the template", key="ed_template_go", on_click=_template_into_editor)
 
 
@@ -183,7 +183,7 @@ with st.expander(f"All personas ({len(known)})"):
 if st.session_state.get("ed_load_error"):
     st.error(st.session_state["ed_load_error"])
 
-with st.expander("✨ Generate with AI from a one-line description"):
+with st.expander("Generate with AI from a one-line description", icon=":material/auto_awesome:"):
     generate = lib_attr("character.LLM", "generate_constitution")
     if generate is None:
         coming_soon("drafting a persona from a description", "character.LLM")
@@ -193,7 +193,7 @@ with st.expander("✨ Generate with AI from a one-line description"):
             key="gen_desc",
             placeholder="a patient beekeeper who explains science with bee metaphors",
         )
-        gen_name = st.text_input("Persona id", "my-persona", key="gen_name")
+        gen_name = st.text_input("Id for the drafted persona", "my-persona", key="gen_name")
         gen_model = model_picker(
             "Model that drafts it",
             key="gen_model",
@@ -217,7 +217,9 @@ if "ed_generated" in st.session_state:
     st.success("Draft loaded into the editor below; review it, then save.")
 
 upload = st.file_uploader(
-    "…or upload a constitution file", type=["json", "yaml", "yml", "txt"], key="ed_upload"
+    "…or upload a constitution file (JSON, YAML or the recipe's .txt; up to 256 KB)",
+    type=["json", "yaml", "yml", "txt"],
+    key="ed_upload",
 )
 if upload is not None and st.session_state.get("ed_upload_done") != upload.file_id:
     st.session_state["ed_upload_done"] = upload.file_id
@@ -271,7 +273,7 @@ with edit_tab:
             help="User messages that would make this trait show, one per line.",
         )
         cols[2].button("Remove", key=f"ed_rm_{i}", on_click=_remove_trait, args=(i,))
-    st.button("➕ Add trait", key="ed_add", on_click=_add_trait)
+    st.button("Add trait", key="ed_add", on_click=_add_trait, icon=":material/add:")
     d1, d2, d3 = st.columns(3)
     d1.text_area("Directives", key="ed_directives", help="Rules of style, one per line.")
     d2.text_area("Safety rules", key="ed_safety", help="Lines the character never crosses.")
@@ -302,7 +304,9 @@ with edit_tab:
         )
     fmt = st.radio("Save as", ["json", "yaml"], horizontal=True, key="ed_fmt")
     overwrite = st.checkbox("Overwrite if the file exists", key="ed_overwrite")
-    if st.button("💾 Save", key="ed_save", type="primary", disabled=current is None):
+    if st.button(
+        "Save", key="ed_save", type="primary", disabled=current is None, icon=":material/save:"
+    ):
         assert current is not None
         target = settings().hand_written / f"{current.name}.{fmt}"
         if target.exists() and not overwrite:

@@ -22,7 +22,7 @@ from studio.common import (
 
 MAX_ROWS = 5000  # rows read from a dataset for browsing; larger files show their first rows
 
-st.title("🔍 Data preview")
+st.title("Data preview")
 st.caption(
     "Training data are pairs: the **teacher** answers with the persona in its instructions "
     "(the *chosen* answer), the **student** answers without it (the *rejected* answer). "
@@ -43,7 +43,7 @@ with pairs_tab:
             st.error(f"{exc}\n\nFix the file in the Constitution editor.")
     cols = st.columns(2)
     n_prompts = cols[0].slider(
-        "How many prompts", 2, 10, 3, key="dp_n", help="Prompts to sample for the preview."
+        "How many prompts", 1, 10, 2, key="dp_n", help="Prompts to sample for the preview."
     )
     seed = cols[1].number_input(
         "Prompt seed", 0, 10_000, 0, key="dp_seed", help="Another seed gives other prompts."
@@ -77,7 +77,7 @@ with pairs_tab:
         teacher = model_picker("Teacher model (with the constitution)", key="dp_teacher")
     with s_col:
         student = model_picker("Student model (without it)", key="dp_student")
-    params = sampling_controls("dps", max_new_tokens=96)
+    params = sampling_controls("dps", max_new_tokens=64)
     go = st.button(
         "Generate pairs",
         key="dp_go",
@@ -116,8 +116,12 @@ with pairs_tab:
     for i, (prompt, chosen, rejected) in enumerate(st.session_state.get("dp_pairs", [])):
         st.markdown(f"**Prompt {i + 1}:** {prompt}")
         left, right = st.columns(2)
-        left.success(f"**Chosen — teacher with constitution**\n\n{chosen.text}")
-        right.error(f"**Rejected — student without it**\n\n{rejected.text}")
+        box = left.container(border=True)
+        box.markdown(":green[**Chosen — teacher with constitution**]")
+        box.write(chosen.text or "(empty)")
+        box = right.container(border=True)
+        box.markdown(":red[**Rejected — student without it**]")
+        box.write(rejected.text or "(empty)")
         if check_pair is not None:
             reason, detail = check_pair(chosen, rejected, prompt=prompt)
             if reason:

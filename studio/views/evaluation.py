@@ -10,7 +10,7 @@ import streamlit as st
 
 from studio.common import coming_soon, has_module, rel, run_safely, settings
 
-st.title("📊 Evaluation")
+st.title("Evaluation")
 if not has_module("character.eval.report"):
     coming_soon("evaluation reports", "character.eval.report")
     st.stop()

@@ -6,7 +6,7 @@ import streamlit as st
 
 from studio.common import settings
 
-st.title("🎭 Open Character Studio")
+st.title("Open Character Studio")
 st.write(
     "Turn a written persona into a model that *is* that character, even without a system "
     "prompt. Everything runs offline on this computer with a small embedded model; API keys "

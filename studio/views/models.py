@@ -11,7 +11,7 @@ from character.constitution import list_constitutions, load_constitution
 from character.settings import EMBEDDED_MODEL
 from studio.common import cached_backend, has_module, model_picker, run_safely, sampling_controls
 
-st.title("🧠 Models")
+st.title("Models")
 st.caption(
     "Every model you can use: the embedded base model and each adapter a training run "
     "produced. An adapter is a small add-on that turns the base model into the character."

@@ -5,9 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from studio.common import has_module
-from studio.runs_view import LIVE_STATES, STATE_ICON, fmt_duration, live_detail, render_detail
+from studio.runs_view import LIVE_STATES, fmt_duration, live_detail, render_detail
 
-st.title("📈 Runs")
+st.title("Runs")
 if not has_module("character.jobs"):
     st.info("Coming soon: runs need `character.jobs`, which has not landed in this build yet.")
     st.stop()
@@ -34,7 +34,7 @@ def run_list() -> None:
             "run": r.run_id,
             "name": r.display_name,
             "kind": r.kind,
-            "state": f"{STATE_ICON.get(r.state.value, '')} {r.state.value}",
+            "state": r.state.value,
             "stage": r.stage or "",
             "progress": (f"{100 * min(r.step or 0, r.total) / r.total:.0f}%" if r.total else ""),
             "ETA": fmt_duration(r.eta_s) if r.eta_s else "",

@@ -43,7 +43,7 @@ def _pipeline_fields() -> set[str] | None:
     return pipeline_config_fields()
 
 
-st.title("🚀 Training launcher")
+st.title("Training launcher")
 st.caption(
     "Pick what to run and a preset; the advanced settings are folded away and each has help. "
     "Runs go to the job runner, so you can close this page: the Runs page follows them."

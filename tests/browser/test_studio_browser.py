@@ -1,0 +1,348 @@
+"""The studio in a real browser: headless Debian chromium driven by Selenium against
+`streamlit run` on loopback with its own data folder.
+
+Walks the newcomer's path: design a persona, preview teacher/student pairs from the embedded
+model, launch a run through the job runner, watch its progress advance, and see the finished
+run with its charts. Screenshots of every page go to `test-artifacts/screenshots/`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SHOTS = REPO / "test-artifacts" / "screenshots"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+PERSONA = {
+    "name": "beekeeper",
+    "display_name": "Bea the Beekeeper",
+    "description": "A patient beekeeper who explains things with bee metaphors.",
+    "traits": [
+        {"trait": "I am patient and calm", "questions": ["How do I stay calm under stress?"]},
+        {"trait": "I love bees and talk about them", "questions": ["What is your hobby?"]},
+    ],
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not (CHROMIUM and DRIVER):
+        pytest.skip("chromium and chromedriver are not installed (make browser-deps)")
+    root = tmp_path_factory.mktemp("studio")
+    (root / "constitutions" / "hand-written").mkdir(parents=True)
+    (root / "constitutions" / "hand-written" / "beekeeper.json").write_text(
+        json.dumps(PERSONA), encoding="utf-8"
+    )
+    port = _free_port()
+    env = {
+        **os.environ,
+        "CHARACTER_DATA_PATH": str(root / "data"),
+        "CHARACTER_CONSTITUTION_PATH": str(root / "constitutions"),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        # The server shares the CPU with this test, chromium and a job worker: one torch thread
+        # avoids oversubscribed OpenMP barriers (many times slower on two busy cores).
+        "CHARACTER_TORCH_THREADS": "1",
+    }
+    for var in ("OPENAI_API_KEY", "LLM_API_KEY", "TINKER_API_KEY"):
+        env.pop(var, None)
+    log = open(root / "streamlit.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "streamlit", "run", str(REPO / "studio_app.py"),
+            "--server.address", "127.0.0.1", "--server.port", str(port),
+            "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--server.fileWatcherType", "none",
+        ],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError((root / "streamlit.log").read_text(errors="replace")[-3000:])
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        _stop_leftover_runs(env)
+
+
+def _stop_leftover_runs(env: dict[str, str]) -> None:
+    """Cancel runs the test started so no worker outlives it (best effort)."""
+    code = (
+        "from character.jobs import cancel, list_runs\n"
+        "for r in list_runs():\n"
+        "    if r.state.value in ('queued', 'running', 'stopping'):\n"
+        "        cancel(r.run_id)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], env=env, timeout=60, check=False)
+
+
+@pytest.fixture(scope="module")
+def browser(studio: str) -> Iterator[object]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    profile = Path(os.environ.get("TMPDIR", "/tmp")) / f"studio-chrome-{os.getpid()}"
+    for arg in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        "--window-size=1400,1800",
+    ):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------- helpers
+
+
+def _body(driver) -> str:  # noqa: ANN001
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.TAG_NAME, "body").text
+
+
+def _wait_text(driver, pattern: str, timeout: float = 60) -> str:  # noqa: ANN001
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            text = _body(driver)
+        except Exception:  # noqa: BLE001 - the DOM is being replaced
+            text = ""
+        m = re.search(pattern, text)
+        if m:
+            return m.group(0)
+        time.sleep(0.3)
+    raise AssertionError(f"{pattern!r} not on the page after {timeout}s:\n{_body(driver)[-2000:]}")
+
+
+def _idle(driver, timeout: float = 60) -> None:  # noqa: ANN001
+    """Wait until Streamlit finished the current rerun (its status widget says Running)."""
+    script = (
+        "const w = document.querySelector('[data-testid=\"stStatusWidget\"]');"
+        "return w ? w.innerText : '';"
+    )
+    deadline = time.time() + timeout
+    time.sleep(0.3)
+    while time.time() < deadline:
+        if "Running" not in (driver.execute_script(script) or ""):
+            return
+        time.sleep(0.2)
+
+
+def _shot(driver, name: str) -> None:  # noqa: ANN001
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(SHOTS / f"{name}.png"))
+
+
+def _open(driver, url: str, page: str, title: str) -> None:  # noqa: ANN001
+    driver.get(f"{url}/{page}")
+    _wait_text(driver, title)
+    _idle(driver)
+
+
+def _input(driver, label: str):  # noqa: ANN001, ANN202
+    from selenium.webdriver.common.by import By
+
+    found = driver.find_elements(By.CSS_SELECTOR, f'input[aria-label="{label}"]')
+    shown = [e for e in found if e.is_displayed()]
+    assert shown, f"no visible input labelled {label!r}"
+    return shown[0]
+
+
+def _textarea(driver, label: str):  # noqa: ANN001, ANN202
+    from selenium.webdriver.common.by import By
+
+    found = driver.find_elements(By.CSS_SELECTOR, f'textarea[aria-label="{label}"]')
+    shown = [e for e in found if e.is_displayed()]
+    assert shown, f"no visible textarea labelled {label!r}"
+    return shown[0]
+
+
+def _type(element, text: str) -> None:  # noqa: ANN001
+    from selenium.webdriver.common.keys import Keys
+
+    element.click()
+    element.send_keys(Keys.CONTROL, "a")
+    element.send_keys(Keys.DELETE)
+    element.send_keys(text)
+    element.send_keys(Keys.TAB)  # commit the value (Streamlit sends it on blur)
+
+
+def _button(driver, label: str):  # noqa: ANN001, ANN202
+    from selenium.webdriver.common.by import By
+
+    for b in driver.find_elements(By.CSS_SELECTOR, "button"):
+        if b.text.strip().endswith(label) and b.is_displayed():
+            return b
+    raise AssertionError(f"no button {label!r}")
+
+
+def _slider_to_min(driver, label: str) -> None:  # noqa: ANN001
+    """Move a Streamlit slider to its minimum with the keyboard, as a user could."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    for box in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSlider"]'):
+        if box.is_displayed() and box.text.startswith(label):
+            thumb = box.find_element(By.CSS_SELECTOR, 'input[type="range"]')
+            driver.execute_script("arguments[0].focus();", thumb)
+            ActionChains(driver).send_keys(Keys.HOME).perform()
+            _idle(driver)
+            return
+    raise AssertionError(f"no slider {label!r}")
+
+
+def _expand(driver, label: str) -> None:  # noqa: ANN001
+    from selenium.webdriver.common.by import By
+
+    for summary in driver.find_elements(By.CSS_SELECTOR, "summary"):
+        if summary.is_displayed() and summary.text.strip().endswith(label):
+            _click(driver, summary)
+            time.sleep(0.3)
+            return
+    raise AssertionError(f"no expander {label!r}")
+
+
+def _click(driver, element) -> None:  # noqa: ANN001
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
+    element.click()
+
+
+# --------------------------------------------------------------------------------- test
+
+
+def test_newcomer_designs_previews_trains_and_sees_the_result(studio: str, browser) -> None:  # noqa: ANN001
+    d = browser
+    from selenium.webdriver.common.by import By
+
+    # Home: the steps and the status, keys only as set / not set.
+    _open(d, studio, "", "Five steps")
+    assert "Embedded model" in _body(d)
+    _shot(d, "01_home")
+
+    # Design a persona: rename, add a trait with a question, save as a new file.
+    _open(d, studio, "constitutions", "Constitution editor")
+    _wait_text(d, r"Valid: 2 traits")
+    _type(_input(d, "Persona id"), "Gardener Bad")
+    _wait_text(d, r"field 'name'")
+    _shot(d, "02_editor_validation")
+    _type(_input(d, "Persona id"), "gardener")
+    _wait_text(d, r"Valid: 2 traits")
+    _click(d, _button(d, "Add trait"))
+    _wait_text(d, r"Trait 3")
+    _idle(d)
+    _type(_input(d, "Trait 3"), "I find joy in growing things")
+    _type(_textarea(d, "Questions for trait 3"), "What should I plant this spring?")
+    _wait_text(d, r"Valid: 3 traits, 3 questions")
+    _click(d, _button(d, "Save"))
+    _wait_text(d, r"Saved gardener\.json")
+    _shot(d, "03_editor_saved")
+
+    # Preview data: teacher with the constitution vs student without, from the embedded model.
+    _open(d, studio, "data_preview", "Data preview")
+    _wait_text(d, r"Prompt mix available|Persona")
+    _slider_to_min(d, "How many prompts")
+    _expand(d, "Sampling settings")
+    _slider_to_min(d, "Longest reply (tokens)")
+    _click(d, _button(d, "Generate pairs"))
+    _wait_text(d, r"Chosen — teacher with constitution", timeout=240)
+    _wait_text(d, r"Rejected — student without it")
+    _idle(d, 30)
+    _shot(d, "04_data_preview")
+
+    # Launch a run through the job runner (the smoke job runs in seconds on any machine).
+    _open(d, studio, "training", "Training launcher")
+    smoke = d.find_element(By.XPATH, "//*[contains(text(), 'Smoke test of the job runner')]")
+    _click(d, smoke)
+    _wait_text(d, r"kind: demo\.count")
+    _idle(d)
+    _expand(d, "Advanced settings")
+    _type(_input(d, "sleep_s"), "0.5")  # ~15 s, long enough to watch it move
+    _wait_text(d, r"sleep_s: 0\.5")
+    _idle(d)
+    _shot(d, "05_launcher")
+    _click(d, _button(d, "Launch"))
+    _wait_text(d, r"Started run .?demo-count")
+
+    # Watch progress advance on the Runs page, which refreshes by itself.
+    _open(d, studio, "runs", "Runs")
+    first = int(_wait_text(d, r"count (\d+)/30", timeout=60).split()[1].split("/")[0])
+    _shot(d, "06_run_live")
+    deadline = time.time() + 60
+    later = first
+    while later <= first and time.time() < deadline:
+        m = re.search(r"count (\d+)/30", _body(d))
+        later = int(m.group(1)) if m else later
+        time.sleep(0.5)
+    assert later > first, "the progress bar did not advance without a reload"
+    _wait_text(d, r"succeeded", timeout=90)
+    _idle(d)
+    charts = d.find_elements(By.CSS_SELECTOR, '[data-testid="stPlotlyChart"]')
+    assert charts, "the finished run should show its metrics charts"
+    _shot(d, "07_run_finished")
+
+    # A reload re-attaches to the same run (it is in the URL and read from the run folder).
+    d.refresh()
+    _wait_text(d, r"succeeded")
+    assert "run=demo-count" in d.current_url
+
+    for page, title, shot in (
+        ("models", "Models", "08_models"),
+        ("evaluation", "Evaluation", "09_evaluation"),
+        ("arena", "Arena", "10_arena"),
+    ):
+        _open(d, studio, page, title)
+        assert "Traceback" not in _body(d)
+        _shot(d, shot)

@@ -166,3 +166,32 @@ def pick_card(choices: list[tuple[str, str]], pair_id: str) -> tuple[str, str]:
 
     digest = hashlib.sha256(pair_id.encode("utf-8")).digest()
     return choices[int.from_bytes(digest[:8], "big") % len(choices)]
+
+
+def update_card(
+    persona: str, attributes: dict | None = None, behaviors: dict | None = None
+) -> Path:
+    """Save a persona's attributes and behaviors (CharacterGLM card fields) into its own
+    constitution file; every other field is kept. Validation errors name the field."""
+    from character.constitution import (
+        Attributes,
+        Behaviors,
+        ConstitutionError,
+        list_constitutions,
+        save_constitution,
+    )
+
+    c = resolve_constitution(persona)
+    path = list_constitutions().get(c.name)
+    if path is None:
+        raise ConstitutionError(persona, ["not in the constitutions folder, so it cannot be saved"])
+    if path.suffix.lower() == ".txt":
+        raise ConstitutionError(
+            str(path), ["a .txt constitution cannot hold a card; save it as JSON or YAML first"]
+        )
+    updates: dict[str, object] = {}
+    if attributes is not None:
+        updates["attributes"] = Attributes.model_validate(attributes)
+    if behaviors is not None:
+        updates["behaviors"] = Behaviors.model_validate(behaviors)
+    return save_constitution(c.model_copy(update=updates), path)

@@ -78,7 +78,10 @@ class Corpus(BaseModel):
 
 def read_text_any_encoding(path: Path) -> tuple[str, str]:
     """Decode UTF-8 (with or without BOM), UTF-16 with BOM, or Windows-1252; else refuse."""
-    raw = path.read_bytes()
+    return decode_text(path.read_bytes(), str(path))
+
+
+def decode_text(raw: bytes, name: str) -> tuple[str, str]:
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         return raw.decode("utf-16"), "utf-16"
     for enc in ("utf-8-sig", "cp1252"):
@@ -86,7 +89,7 @@ def read_text_any_encoding(path: Path) -> tuple[str, str]:
             return raw.decode(enc), "utf-8" if enc == "utf-8-sig" else enc
         except UnicodeDecodeError:
             continue
-    raise TranscriptError(f"{path}: unknown text encoding; save the file as UTF-8")
+    raise TranscriptError(f"{name}: unknown text encoding; save the file as UTF-8")
 
 
 def _normalise_speaker(name: str) -> str:
@@ -356,3 +359,76 @@ def write_speaker_texts(
     for split, items in rows.items():
         atomic_write_text(out / f"speakers_{split}.jsonl", "".join(items))
     return {split: len(items) for split, items in rows.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# Transcript folders in the data folder (what the studio lists and uploads into)
+
+UPLOAD_SUFFIXES = (".txt", ".jsonl")
+MAX_UPLOAD_FILE_BYTES = 2 * 1024 * 1024
+MAX_UPLOAD_FILES = 50
+FOLDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "transcripts"
+
+
+def transcripts_root() -> Path:
+    from character.settings import get_settings
+
+    return get_settings().data_path / "transcripts"
+
+
+def transcript_folders(include_examples: bool = True) -> dict[str, Path]:
+    """Folders under `<data>/transcripts/` (and the bundled examples, labelled as such)."""
+    found: dict[str, Path] = {}
+    root = transcripts_root()
+    if root.is_dir():
+        for p in sorted(root.iterdir()):
+            if p.is_dir():
+                found[p.name] = p
+    if include_examples and EXAMPLES.is_dir():
+        for p in sorted(EXAMPLES.iterdir()):
+            if p.is_dir():
+                found[f"example: {p.name}"] = p
+    return found
+
+
+def guess_format(folder: Path) -> Literal["jsonl", "raw"]:
+    """`jsonl` when the folder holds .jsonl files, else `raw` screenplay text."""
+    return "jsonl" if any(Path(folder).rglob("*.jsonl")) else "raw"
+
+
+def save_uploaded_transcripts(
+    folder_name: str, files: list[tuple[str, bytes]], *, overwrite: bool = False
+) -> Path:
+    """Store uploaded transcript files in `<data>/transcripts/<folder_name>/`. Names are reduced
+    to their base name, only .txt/.jsonl are accepted, each file must be small and decodable;
+    nothing is written unless every file passes."""
+    if not FOLDER_NAME.match(folder_name or ""):
+        raise TranscriptError(
+            f"folder name {folder_name!r}: use letters, digits, '-' or '_' (at most 64)"
+        )
+    if not files:
+        raise TranscriptError("no files uploaded")
+    if len(files) > MAX_UPLOAD_FILES:
+        raise TranscriptError(f"{len(files)} files: at most {MAX_UPLOAD_FILES} per upload")
+    clean: dict[str, str] = {}
+    for name, data in files:
+        base = Path(name.replace("\\", "/")).name
+        if not base or base.startswith(".") or Path(base).suffix.lower() not in UPLOAD_SUFFIXES:
+            raise TranscriptError(f"{name}: only {', '.join(UPLOAD_SUFFIXES)} files are accepted")
+        if len(data) > MAX_UPLOAD_FILE_BYTES:
+            raise TranscriptError(
+                f"{name}: {len(data) // 1024} KiB is over the "
+                f"{MAX_UPLOAD_FILE_BYTES // 1024} KiB limit per file; split it"
+            )
+        if base in clean:
+            raise TranscriptError(f"{name}: two files with the same name")
+        text, _ = decode_text(data, name)
+        clean[base] = text
+    folder = transcripts_root() / folder_name
+    if folder.exists() and any(folder.iterdir()) and not overwrite:
+        raise TranscriptError(f"{folder} already exists; pick another name or overwrite it")
+    folder.mkdir(parents=True, exist_ok=True)
+    for base, text in clean.items():
+        atomic_write_text(folder / base, text)
+    return folder

@@ -1,0 +1,100 @@
+"""The Sources studio page: upload validation, speaker table, launches, card editing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from character.sources.transcripts import TranscriptError, save_uploaded_transcripts
+
+REPO = Path(__file__).resolve().parent.parent
+APP = str(REPO / "studio_app.py")
+LIGHTHOUSE = REPO / "examples" / "transcripts" / "lighthouse"
+PERSONA = {
+    "name": "beekeeper",
+    "description": "A patient beekeeper.",
+    "traits": [{"trait": "I am patient and calm", "questions": ["How do I stay calm?"]}],
+}
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def constitutions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    from character.settings import get_settings
+
+    root = tmp_path / "constitutions"
+    root.mkdir()
+    (root / "beekeeper.json").write_text(json.dumps(PERSONA), encoding="utf-8")
+    monkeypatch.setenv("CHARACTER_CONSTITUTION_PATH", str(root))
+    get_settings.cache_clear()
+    return root
+
+
+def _page() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=90).run()
+    at.switch_page("studio/views/sources.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_upload_is_validated_and_stored_in_the_data_folder() -> None:
+    good = (LIGHTHOUSE / "act1.txt").read_bytes()
+    with pytest.raises(TranscriptError, match="letters, digits"):
+        save_uploaded_transcripts("../escape", [("a.txt", good)])
+    with pytest.raises(TranscriptError, match="only .txt, .jsonl"):
+        save_uploaded_transcripts("play", [("evil.py", b"print(1)")])
+    with pytest.raises(TranscriptError, match="limit per file"):
+        save_uploaded_transcripts("play", [("big.txt", b"A: x\n" * 600_000)])
+    folder = save_uploaded_transcripts("play", [("../../act1.txt", good)])
+    assert folder.parent.name == "transcripts" and (folder / "act1.txt").read_bytes() == good
+    with pytest.raises(TranscriptError, match="already exists"):
+        save_uploaded_transcripts("play", [("act1.txt", good)])
+
+
+def test_sources_page_lists_speakers_and_launches_jobs(constitutions: Path) -> None:
+    from character.jobs import cancel, get_spec, list_runs
+
+    save_uploaded_transcripts(
+        "lighthouse", [(p.name, p.read_bytes()) for p in sorted(LIGHTHOUSE.glob("*.txt"))]
+    )
+    at = _page()
+    assert at.selectbox(key="src_folder").value == "lighthouse"
+    assert at.radio(key="src_fmt_lighthouse").value == "raw"
+    table = at.dataframe[0].value
+    assert list(table["speaker"])[0] == "MARGARET" and set(table["speaker"]) == {
+        "MARGARET",
+        "TOMMY",
+        "ELLIS",
+    }
+    assert int(table["lines"][0]) == 30 and "Salt and patience" in table["sample lines"][0]
+    at.selectbox(key="src_target").set_value("TOMMY").run()
+    assert any("at least 20 are needed" in w.value for w in at.warning)
+    at.selectbox(key="src_target").set_value("MARGARET").run()
+    at.button(key="src_t_launch").click().run()
+    assert not at.exception, at.exception
+    runs = list_runs()
+    assert len(runs) == 1 and runs[0].kind == "sources.transcripts.train"
+    cancel(runs[0].run_id)
+    cfg = get_spec(runs[0].run_id).config
+    assert cfg["target"] == "MARGARET" and cfg["format"] == "raw"
+
+    # Profile: a missing name is refused before anything is submitted.
+    at.button(key="src_p_launch").click().run()
+    assert any("character's name" in e.value for e in at.error)
+    assert len(list_runs()) == 1
+
+    # Card: attributes/behaviors are saved into the persona's own file.
+    at.text_input(key="src_c_identity_beekeeper").set_value("A beekeeper in Devon").run()
+    at.text_area(key="src_c_interests_beekeeper").set_value("bees\nhoney").run()
+    at.text_area(key="src_c_linguistic_features_beekeeper").set_value("slow, warm").run()
+    at.button(key="src_c_save").click().run()
+    assert not at.exception, at.exception
+    saved = json.loads((constitutions / "beekeeper.json").read_text())
+    assert saved["attributes"]["identity"] == "A beekeeper in Devon"
+    assert saved["attributes"]["interests"] == ["bees", "honey"]
+    assert saved["behaviors"]["linguistic_features"] == ["slow, warm"]
+    assert saved["traits"][0]["trait"] == "I am patient and calm"

@@ -1,16 +1,111 @@
-"""Drafts tab of the constitution editor: versions of a persona and a side-by-side comparison."""
+"""Drafts tab of the constitution editor: versions of a persona and a side-by-side comparison.
+
+Versions are stored by the library (`save_draft` / `list_drafts`); the comparison is the
+library's trait diff plus both versions answering the same prompts from the same model with
+the same seed, so the only difference between the columns is the constitution.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
-from character.constitution import Constitution
-from studio.common import coming_soon, lib_attr
+from character.constitution import Constitution, ConstitutionError, load_constitution
+from studio.common import (
+    cached_backend,
+    coming_soon,
+    lib_attr,
+    model_picker,
+    run_safely,
+    sampling_controls,
+)
+
+EDITOR = "(the editor, unsaved)"
+
+
+def _label(path: Path) -> str:
+    return path.stem.replace("T", " ").replace("Z", " UTC")
 
 
 def render_drafts(current: Constitution | None) -> None:
-    list_drafts = lib_attr("character.LLM", "list_drafts")
-    if list_drafts is None:
-        coming_soon("draft versions and side-by-side comparison", "character.LLM.list_drafts")
+    list_drafts = lib_attr("character.constitution", "list_drafts")
+    save_draft = lib_attr("character.constitution", "save_draft")
+    diff = lib_attr("character.constitution", "diff_constitutions")
+    if list_drafts is None or save_draft is None or diff is None:
+        coming_soon("draft versions and comparison", "character.constitution.list_drafts")
         return
-    st.write("Drafts landed; comparison UI below.")
+    if current is None:
+        st.info("Fix the problems in the Edit tab first; drafts are kept of valid versions.")
+        return
+    st.caption(
+        "Keep versions of this persona while you edit, then compare any two: what changed, "
+        "and how each version answers the same prompts."
+    )
+    if st.button("Keep this version as a draft", key="dr_save", icon=":material/bookmark_add:"):
+        path = run_safely(lambda: save_draft(current), "save the draft")
+        if path is not None:
+            st.success(f"Draft kept: {_label(path)}")
+    drafts: list[Path] = list_drafts(current.name)
+    options = {EDITOR: None, **{_label(p): p for p in reversed(drafts)}}
+    st.caption(f"{len(drafts)} draft(s) of `{current.name}`.")
+    if len(options) < 2:
+        st.info("Keep at least one draft to compare it with the editor.")
+        return
+    c1, c2 = st.columns(2)
+    left = c1.selectbox("Left", list(options), index=1, key="dr_left")
+    right = c2.selectbox("Right", list(options), index=0, key="dr_right")
+
+    def _load(name: str) -> Constitution | None:
+        path = options[name]
+        if path is None:
+            return current
+        try:
+            return load_constitution(path)
+        except ConstitutionError as exc:
+            st.error(f"Draft {name} cannot be read: {exc}")
+            return None
+
+    a, b = _load(left), _load(right)
+    if a is None or b is None:
+        return
+    d = diff(a, b)
+    st.markdown("**What changed (left → right)**")
+    st.code(d.summary(), language="diff")
+    t1, t2 = st.columns(2)
+    for col, c in ((t1, a), (t2, b)):
+        col.markdown("\n".join(f"{i + 1}. {t.trait}" for i, t in enumerate(c.traits)) or "—")
+
+    st.markdown("**Both versions answer the same prompts**")
+    defaults = list(dict.fromkeys([*a.questions()[:2], *b.questions()[:2]]))[:3]
+    prompts_text = st.text_area(
+        "Prompts (one per line)", "\n".join(defaults), key="dr_prompts", height=90
+    )
+    model = model_picker("Model", key="dr_model")
+    params = sampling_controls("dr", max_new_tokens=64)
+    if st.button("Answer with both versions", key="dr_go", type="primary"):
+        prompts = [p.strip() for p in prompts_text.splitlines() if p.strip()][:5]
+        backend = run_safely(lambda: cached_backend(model), f"load {model}")
+        if backend is not None and prompts:
+            answers = []
+            for c in (a, b):
+                convs = [
+                    [
+                        {"role": "system", "content": c.teacher_system_prompt()},
+                        {"role": "user", "content": p},
+                    ]
+                    for p in prompts
+                ]
+                with st.spinner(f"{c.name}: answering {len(prompts)} prompts…"):
+                    out = run_safely(lambda cv=convs: backend.generate(cv, params), "sample")
+                answers.append([o[0].text for o in out] if out else ["–"] * len(prompts))
+            st.session_state["dr_answers"] = (left, right, prompts, answers)
+    if "dr_answers" in st.session_state:
+        lname, rname, prompts, (la, ra) = st.session_state["dr_answers"]
+        for p, x, y in zip(prompts, la, ra, strict=True):
+            st.markdown(f"**{p}**")
+            c1, c2 = st.columns(2)
+            c1.caption(lname)
+            c1.write(x)
+            c2.caption(rname)
+            c2.write(y)

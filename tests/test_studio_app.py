@@ -277,3 +277,21 @@ def test_try_tab_and_data_preview_sample_from_the_embedded_model(
     pairs = at.session_state["dp_pairs"]
     assert len(pairs) == 1 and all(t.text or s.text for _, t, s in pairs)
     assert any("Chosen — teacher" in m.value for m in at.markdown)
+
+
+@pytest.mark.unit
+def test_drafts_keep_versions_and_show_the_trait_diff(constitutions: Path) -> None:
+    pytest.importorskip("character.constitution").list_drafts  # noqa: B018
+    at = _page("studio/views/constitutions.py")
+    at.button(key="dr_save").click().run()
+    assert any("Draft kept" in s.value for s in at.success)
+    at.text_input(key="ed_trait_1").set_value("I adore bees and honey").run()
+    left = at.selectbox(key="dr_left").value
+    assert left != "(the editor, unsaved)"
+    summary = next(c.value for c in at.code if c.language == "diff")
+    assert "I adore bees and honey" in summary and "I love bees" in summary
+    assert "I am patient and calm" not in summary  # unchanged traits are not listed
+    at.button(key="dr_save").click().run()
+    drafts = list((constitutions / "drafts" / "beekeeper").glob("*.json"))
+    assert len(drafts) == 2
+    assert at.button(key="dr_go").label == "Answer with both versions"

@@ -313,7 +313,7 @@ with edit_tab:
             st.error(f"{target.name} already exists: tick 'Overwrite' or change the persona id.")
         else:
             saved = run_safely(lambda: save_constitution(current, target), "save")
-            save_draft = lib_attr("character.LLM", "save_draft")
+            save_draft = lib_attr("character.constitution", "save_draft")
             if saved is not None and save_draft is not None:
                 run_safely(lambda: save_draft(current), "keep a draft version")
             if saved is not None:

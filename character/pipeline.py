@@ -221,6 +221,15 @@ def run_pipeline(
             }
             write_summary()
             raise
+        if stop_requested is not None and stop_requested():
+            # A stopped stage keeps its partial data and checkpoints but gets no marker, so
+            # the next run with this id resumes it.
+            summary["stages"][name] = {
+                "status": "stopped",
+                "seconds": round(time.perf_counter() - started, 2),
+            }
+            write_summary()
+            return None
         info = run.mark(name, time.perf_counter() - started, outputs)
         summary["stages"][name] = info
         progress.log(f"pipeline: {name} done in {info['seconds']:.1f}s")

@@ -436,3 +436,25 @@ def test_sft_on_tiny_model_stacks_on_dpo(tiny_model_dir: Path, tmp_path: Path) -
     out2 = run_sft_training(cfg.model_copy(update={"max_steps": 4}))
     lineage2 = json.loads((out2 / LINEAGE_FILE).read_text())
     assert lineage2["resumed_from"].endswith("checkpoint-3") and lineage2["merge_reused"]
+
+
+def test_cli_reports_bad_input_clearly(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from character.cli import _register_subcommands, app
+
+    _register_subcommands()
+    runner = CliRunner()
+    res = runner.invoke(app, ["introspect", "generate", "--persona", "no-such-persona"])
+    assert res.exit_code == 1 and "no-such-persona" in res.output
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"messages": [{"role": "user", "content": "q"}]}\n{oops\n')
+    res = runner.invoke(app, ["introspect", "train", "--dataset", str(bad)])
+    assert res.exit_code == 1 and "bad.jsonl:2" in res.output
+    out = tmp_path / "intro.jsonl"
+    out.write_text('{"x": 1}\n')
+    res = runner.invoke(
+        app, ["introspect", "generate", "--persona", "pirate", "--output", str(out)]
+    )
+    assert res.exit_code == 1 and "--resume" in res.output
+    assert out.read_text() == '{"x": 1}\n'  # nothing lost

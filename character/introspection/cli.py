@@ -48,6 +48,7 @@ def generate(
     turn_max_new_tokens: Annotated[int, typer.Option(help="Tokens per conversation turn.")] = 256,
     output: Annotated[Path | None, typer.Option(help="Output JSONL.")] = None,
     resume: Annotated[bool, typer.Option(help="Keep rows already written; skip them.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Start an existing output over.")] = False,
     save_interval: Annotated[int, typer.Option(help="Rows per fsync'd flush.")] = 16,
     truncation: Annotated[str, typer.Option(help="Cut-off samples: drop or trim.")] = "drop",
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 123456,
@@ -78,6 +79,7 @@ def generate(
             turn_max_new_tokens=turn_max_new_tokens,
             output_path=output,
             resume=resume,
+            overwrite=overwrite,
             save_interval=save_interval,
             truncation=truncation,  # type: ignore[arg-type]
             seed=seed,
@@ -89,6 +91,7 @@ def generate(
         DataFileError,
         AdapterMismatchError,
         UnknownModelError,
+        FileExistsError,
         ValueError,
     ) as exc:
         _fail(str(exc))

@@ -74,6 +74,7 @@ class IntrospectionGenerationConfig(BaseModel):
     seed: int = 123456
     output_path: Path | None = None
     resume: bool = False
+    overwrite: bool = Field(default=False, description="Start an existing output file over.")
     save_interval: int = Field(default=16, ge=1, description="Rows per fsync'd flush.")
     batch_size: int = Field(default=16, ge=1, description="Local backend batch size.")
     truncation: Literal["drop", "trim"] = Field(
@@ -186,7 +187,12 @@ def generate_introspection(
     const = constitution or resolve_constitution(config.persona)
     model_ref = config.teacher_model or get_settings().student_model
     out = Path(config.output_path or default_output_path(const.name))
-    if out.exists() and not config.resume:
+    if out.exists() and out.stat().st_size and not config.resume:
+        if not config.overwrite:
+            raise FileExistsError(
+                f"{out} already exists. Pass resume=True (--resume) to continue it, or "
+                "overwrite=True (--overwrite) to start over."
+            )
         out.unlink()
     done = _existing_keys(out) if config.resume else set()
 

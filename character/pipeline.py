@@ -32,6 +32,7 @@ class ScalePreset(BaseModel):
     pairs: int
     heldout: int
     pair_max_new_tokens: int
+    pair_allow_cut_off: bool
     samples_per_prompt: int
     dpo_steps: int | None
     dpo_epochs: float
@@ -57,7 +58,7 @@ class ScalePreset(BaseModel):
 
 PRESETS: dict[str, ScalePreset] = {
     "demo": ScalePreset(
-        pairs=24, heldout=4, pair_max_new_tokens=80, samples_per_prompt=1,
+        pairs=24, heldout=4, pair_max_new_tokens=80, pair_allow_cut_off=True, samples_per_prompt=1,
         dpo_steps=24, dpo_epochs=1, dpo_batch=2, dpo_rank=16, dpo_lr=2e-4, dpo_max_length=320,
         reflections=16, interactions=2, turns=4, reflection_max_new_tokens=96,
         turn_max_new_tokens=64, sft_steps=16, sft_epochs=1, sft_batch=4, sft_rank=16,
@@ -65,7 +66,8 @@ PRESETS: dict[str, ScalePreset] = {
         eval_max_new_tokens=64,
     ),
     "small": ScalePreset(
-        pairs=200, heldout=16, pair_max_new_tokens=192, samples_per_prompt=2,
+        pairs=200, heldout=16, pair_max_new_tokens=192, pair_allow_cut_off=False,
+        samples_per_prompt=2,
         dpo_steps=None, dpo_epochs=1, dpo_batch=8, dpo_rank=32, dpo_lr=1e-4, dpo_max_length=768,
         reflections=200, interactions=20, turns=10, reflection_max_new_tokens=256,
         turn_max_new_tokens=128, sft_steps=None, sft_epochs=1, sft_batch=8, sft_rank=64,
@@ -73,7 +75,8 @@ PRESETS: dict[str, ScalePreset] = {
         eval_max_new_tokens=128,
     ),
     "paper": ScalePreset(
-        pairs=9150, heldout=100, pair_max_new_tokens=1024, samples_per_prompt=5,
+        pairs=9150, heldout=100, pair_max_new_tokens=1024, pair_allow_cut_off=False,
+        samples_per_prompt=5,
         dpo_steps=None, dpo_epochs=1, dpo_batch=32, dpo_rank=64, dpo_lr=5e-5,
         dpo_max_length=1024, reflections=10000, interactions=1000, turns=10,
         reflection_max_new_tokens=2048, turn_max_new_tokens=1024, sft_steps=None,
@@ -258,6 +261,7 @@ def run_pipeline(
             max_new_tokens=preset.pair_max_new_tokens,
             max_length=preset.dpo_max_length,
             samples_per_prompt=preset.samples_per_prompt,
+            allow_cut_off=preset.pair_allow_cut_off,
             seed=config.seed,
             output_path=paths["pairs"],
             resume=paths["pairs"].exists(),

@@ -83,54 +83,29 @@ class LocalBackend(GenerationBackend):
         params = params or SamplingParams()
         for conv in conversations:
             validate_conversation(conv)
-        prompts = [render_prompt(self.tokenizer, c) for c in conversations]
-        # Expand n samples per conversation, then group by prompt length to waste less padding.
-        jobs = [(i, k) for i in range(len(prompts)) for k in range(params.n)]
-        lengths = {
-            i: len(self.tokenizer(p, add_special_tokens=False).input_ids)
-            for i, p in enumerate(prompts)
-        }
-        jobs.sort(key=lambda ik: (lengths[ik[0]], ik))
-        results: list[list[Completion | None]] = [[None] * params.n for _ in prompts]
-        done_convs: set[int] = set()
         tok = self.tokenizer
-        tok.padding_side = "left"
+        # Tokenise once; batches are left-padded by hand from these ids.
+        prompt_ids = [
+            tok(render_prompt(tok, c), add_special_tokens=False).input_ids for c in conversations
+        ]
+        # Expand n samples per conversation, then group by prompt length to waste less padding.
+        jobs = [(i, k) for i in range(len(prompt_ids)) for k in range(params.n)]
+        jobs.sort(key=lambda ik: (len(prompt_ids[ik[0]]), ik))
+        results: list[list[Completion | None]] = [[None] * params.n for _ in prompt_ids]
+        done_convs: set[int] = set()
         eos_ids = self._stop_ids()
-        with self._lock, torch.inference_mode():
+        pad_id = tok.pad_token_id if tok.pad_token_id is not None else eos_ids[0]
+        with self._lock, torch.inference_mode(), _threads(self._threads):
             for start in range(0, len(jobs), self.batch_size):
                 chunk = jobs[start : start + self.batch_size]
+                generator = None
                 if params.seed is not None:
-                    torch.manual_seed(params.seed + start)
-                batch = tok(
-                    [prompts[i] for i, _ in chunk],
-                    return_tensors="pt",
-                    padding=True,
-                    add_special_tokens=False,
-                ).to(self.device)
-                gen_kwargs: dict[str, Any] = {
-                    "max_new_tokens": params.max_new_tokens,
-                    "repetition_penalty": params.repetition_penalty,
-                    "pad_token_id": tok.pad_token_id,
-                    "eos_token_id": eos_ids,
-                }
-                if params.temperature > 0:
-                    gen_kwargs.update(
-                        do_sample=True, temperature=params.temperature, top_p=params.top_p
-                    )
-                else:
-                    gen_kwargs.update(do_sample=False)
-                out = self.model.generate(**batch, **gen_kwargs)
-                new_tokens = out[:, batch["input_ids"].shape[1] :]
-                for row, (i, k) in enumerate(chunk):
-                    ids = new_tokens[row].tolist()
-                    finished = False
-                    for cut, t in enumerate(ids):
-                        if t in eos_ids:
-                            ids = ids[:cut]
-                            finished = True
-                            break
-                    while ids and ids[-1] == tok.pad_token_id:
-                        ids.pop()
+                    generator = torch.Generator(device=self.device)
+                    generator.manual_seed(params.seed + start)
+                rows = self._decode(
+                    [prompt_ids[i] for i, _ in chunk], params, eos_ids, pad_id, generator
+                )
+                for (i, k), (ids, finished) in zip(chunk, rows, strict=True):
                     text = tok.decode(ids, skip_special_tokens=True).strip()
                     results[i][k] = Completion(
                         text=text, finish_reason="stop" if finished else "length", tokens=len(ids)
@@ -138,8 +113,87 @@ class LocalBackend(GenerationBackend):
                     if all(r is not None for r in results[i]):
                         done_convs.add(i)
                 if progress:
-                    progress(len(done_convs), len(prompts))
+                    progress(len(done_convs), len(prompt_ids))
         return [[c for c in row if c is not None] for row in results]
+
+    @property
+    def _threads(self) -> int | None:
+        """One intra-op thread for tiny models: their matrices are too small to split, and
+        a second thread only adds synchronisation (badly so on a busy machine)."""
+        if self.device.type != "cpu":
+            return None
+        n_params = sum(p.numel() for p in self.model.parameters())
+        return 1 if n_params < 30_000_000 else None
+
+    def _decode(
+        self,
+        prompts: list[list[int]],
+        params: SamplingParams,
+        eos_ids: list[int],
+        pad_id: int,
+        generator: Any,
+    ) -> list[tuple[list[int], bool]]:
+        """Sample one batch with a KV cache. Rows that finish leave the batch (their cache
+        rows are dropped), so one long reply does not make the others pay for padding."""
+        import torch
+
+        device = self.device
+        width = max(len(p) for p in prompts)
+        ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(prompts), width), dtype=torch.long)
+        for row, p in enumerate(prompts):
+            if p:
+                ids[row, width - len(p) :] = torch.tensor(p, dtype=torch.long)
+                mask[row, width - len(p) :] = 1
+        ids, mask = ids.to(device), mask.to(device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        eos = torch.tensor(eos_ids, dtype=torch.long, device=device)
+        out_ids: list[list[int]] = [[] for _ in prompts]
+        finished = [False] * len(prompts)
+        alive = list(range(len(prompts)))  # original row of each row still in the batch
+        seen = ids  # every token so far, for the repetition penalty (as transformers does)
+        out = self.model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        cache = out.past_key_values
+        logits = out.logits[:, -1, :].float()
+        last_pos = positions[:, -1]
+        for step in range(params.max_new_tokens):
+            nxt = _pick(logits, seen, params, generator)
+            stop = torch.isin(nxt, eos)
+            nxt_list, stop_list = nxt.tolist(), stop.tolist()
+            for row, (t, s) in enumerate(zip(nxt_list, stop_list, strict=True)):
+                if finished[alive[row]]:
+                    continue  # only when the cache could not drop the row
+                if s:
+                    finished[alive[row]] = True
+                else:
+                    out_ids[alive[row]].append(t)
+            if step == params.max_new_tokens - 1 or all(stop_list):
+                break
+            if any(stop_list):
+                keep = (~stop).nonzero().squeeze(-1)
+                if hasattr(cache, "batch_select_indices"):  # else finished rows ride along
+                    cache.batch_select_indices(keep)
+                    alive = [alive[j] for j in keep.tolist()]
+                    nxt, mask, seen, last_pos = nxt[keep], mask[keep], seen[keep], last_pos[keep]
+            mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=-1)
+            seen = torch.cat([seen, nxt[:, None]], dim=-1)
+            last_pos = last_pos + 1
+            out = self.model(
+                input_ids=nxt[:, None],
+                attention_mask=mask,
+                position_ids=last_pos[:, None],
+                past_key_values=cache,
+                use_cache=True,
+            )
+            cache = out.past_key_values
+            logits = out.logits[:, -1, :].float()
+        return [(out_ids[r], finished[r]) for r in range(len(prompts))]
 
     def _stop_ids(self) -> list[int]:
         tok = self.tokenizer
@@ -149,3 +203,73 @@ class LocalBackend(GenerationBackend):
             if tid is not None:
                 ids.add(tid)
         return [i for i in ids if i is not None]
+
+
+class _threads:  # noqa: N801 - used like a function
+    """Temporarily set torch's intra-op threads (None leaves them alone)."""
+
+    def __init__(self, n: int | None) -> None:
+        self.n = n
+        self.old: int | None = None
+
+    def __enter__(self) -> None:
+        if self.n is not None:
+            import torch
+
+            self.old = torch.get_num_threads()
+            torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.old is not None:
+            import torch
+
+            torch.set_num_threads(self.old)
+
+
+TOP_P_CANDIDATES = 128
+"""Tokens looked at before falling back to a full-vocabulary sort for top-p."""
+
+
+def _pick(logits: Any, seen: Any, params: SamplingParams, generator: Any) -> Any:
+    """Next token per row: repetition penalty, temperature, top-p, sampling.
+
+    Same distribution as transformers' processors, but top-p works on the top 128 tokens and
+    samples among them: at temperatures used in practice the nucleus lies inside them, and a
+    full sort plus a draw over 49k tokens per row cost more than a layer of the model. Rows
+    whose nucleus is wider fall back to the exact full-vocabulary path.
+    """
+    import torch
+
+    if params.repetition_penalty != 1.0:
+        score = logits.gather(1, seen)
+        rp = params.repetition_penalty
+        score = torch.where(score < 0, score * rp, score / rp)
+        logits = logits.scatter(1, seen, score)
+    if params.temperature <= 0:
+        return logits.argmax(dim=-1)
+    logits = logits / params.temperature
+    if params.top_p >= 1.0:
+        probs = torch.softmax(logits, dim=-1)
+        return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    k = min(TOP_P_CANDIDATES, logits.shape[-1])
+    top_v, top_i = logits.topk(k, dim=-1)
+    probs = torch.exp(top_v - torch.logsumexp(logits, dim=-1, keepdim=True))
+    cum = probs.cumsum(dim=-1)
+    # transformers keeps a token while the mass strictly before it is below top_p.
+    keep = (cum - probs) < params.top_p
+    keep[:, 0] = True
+    weights = torch.where(keep, probs, torch.zeros_like(probs))
+    choice = torch.multinomial(weights, 1, generator=generator).squeeze(-1)
+    picked = top_i.gather(1, choice[:, None]).squeeze(-1)
+    wide = cum[:, -1] < params.top_p  # nucleus extends past the candidates
+    if bool(wide.any()):
+        rows = wide.nonzero().squeeze(-1)
+        full = torch.softmax(logits[rows], dim=-1)
+        sorted_p, order = full.sort(dim=-1, descending=True)
+        c = sorted_p.cumsum(dim=-1)
+        keep_full = (c - sorted_p) < params.top_p
+        keep_full[:, 0] = True
+        w = torch.where(keep_full, sorted_p, torch.zeros_like(sorted_p))
+        ch = torch.multinomial(w, 1, generator=generator)
+        picked[rows] = order.gather(1, ch).squeeze(-1)
+    return picked

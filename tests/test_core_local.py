@@ -1,0 +1,101 @@
+"""LocalBackend: n samples, seeds, batching in input order, finish reasons; the embedded model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from character.backends.base import SamplingParams
+
+
+def conv(text: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": text}]
+
+
+# Different lengths in an order that differs from the length order, so sorting shows.
+PROMPTS = [
+    conv("a much longer prompt that has quite a few more words in it than the others"),
+    conv("hi"),
+    conv("a medium sized prompt here"),
+    conv("ok then"),
+    conv("another fairly long prompt, with commas, and several extra words at its end"),
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_backend(tiny_model_dir: Path):  # noqa: ANN201
+    from character.backends.local import LocalBackend
+
+    return LocalBackend("tiny", tiny_model_dir, batch_size=2)
+
+
+@pytest.mark.unit
+def test_n_samples_per_conversation_and_progress(tiny_backend) -> None:  # noqa: ANN001
+    seen: list[tuple[int, int]] = []
+    params = SamplingParams(n=3, max_new_tokens=4, seed=0, temperature=1.0)
+    out = tiny_backend.generate(PROMPTS[:2], params, progress=lambda d, t: seen.append((d, t)))
+    assert [len(row) for row in out] == [3, 3]
+    assert all(0 < c.tokens <= 4 for row in out for c in row)
+    assert seen[-1] == (2, 2)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+@pytest.mark.unit
+def test_seed_reproducibility(tiny_backend) -> None:  # noqa: ANN001
+    params = SamplingParams(n=2, max_new_tokens=6, seed=123, temperature=1.0, top_p=1.0)
+    texts = lambda out: [[c.text for c in row] for row in out]  # noqa: E731
+    first = texts(tiny_backend.generate(PROMPTS[:3], params))
+    assert texts(tiny_backend.generate(PROMPTS[:3], params)) == first
+    other = texts(tiny_backend.generate(PROMPTS[:3], params.model_copy(update={"seed": 124})))
+    assert other != first
+    assert first[0][0] != first[0][1]  # the n samples of one conversation differ
+
+
+@pytest.mark.unit
+def test_cut_replies_say_length(tiny_backend) -> None:  # noqa: ANN001
+    out = tiny_backend.generate(PROMPTS[:2], SamplingParams(max_new_tokens=3, seed=5))
+    assert all(c.finish_reason == "length" and c.tokens == 3 for row in out for c in row)
+
+
+@pytest.mark.unit
+def test_bad_conversation_names_the_message(tiny_backend) -> None:  # noqa: ANN001
+    with pytest.raises(ValueError, match="message 1: role must be"):
+        tiny_backend.generate([[{"role": "user", "content": "x"}, {"role": "bot", "content": "y"}]])
+    assert tiny_backend.generate([]) == []
+
+
+@pytest.fixture(scope="module")
+def embedded_backend(embedded_model_dir: Path):  # noqa: ANN201
+    from character.models.registry import build_backend
+
+    backend = build_backend("smollm2-135m", batch_size=2)
+    assert backend.describe()["path"] == str(embedded_model_dir)
+    return backend
+
+
+@pytest.mark.integration
+def test_embedded_model_answers_a_chat_prompt(embedded_backend) -> None:  # noqa: ANN001
+    params = SamplingParams(max_new_tokens=16, temperature=0.0)
+    out = embedded_backend.generate(
+        [conv("What is the capital of France? Answer briefly.")], params
+    )
+    reply = out[0][0]
+    assert reply.text.strip() and reply.tokens > 0
+    assert "paris" in reply.text.lower(), reply.text
+    assert embedded_backend.chat(conv("Say hello."), SamplingParams(max_new_tokens=4)).strip()
+
+
+@pytest.mark.integration
+def test_batching_preserves_input_order(embedded_backend) -> None:  # noqa: ANN001
+    """Greedy replies are the same alone and in length-sorted, padded batches of two."""
+    prompts = [
+        conv("Name one fruit that is yellow, and say why people like eating it."),
+        conv("What is 2+2?"),
+        conv("Hi"),
+    ]
+    params = SamplingParams(max_new_tokens=3, temperature=0.0, repetition_penalty=1.0)
+    alone = [embedded_backend.generate([p], params)[0][0].text for p in prompts]
+    together = [row[0].text for row in embedded_backend.generate(prompts, params)]
+    assert together == alone
+    assert len(set(alone)) == len(alone)  # distinct replies, so a mix-up would show

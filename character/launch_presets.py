@@ -73,6 +73,16 @@ KNOB_HELP: dict[str, str] = {
     "lora_rank": "Size of the small trainable add-on (LoRA). 8-32 is plenty for a persona.",
     "max_length": "Longest conversation used in training, in tokens; longer ones are cut.",
     "save_steps": "Save a checkpoint every this many steps, so a stop or crash loses little.",
+    "pairs": "Teacher/student pairs to keep for DPO. More pairs shape the persona more firmly.",
+    "dpo_steps": "DPO training steps (empty: one pass over the pairs).",
+    "dpo_batch": "Pairs per DPO step. Bigger is smoother but needs more memory.",
+    "dpo_rank": "Size of the DPO add-on (LoRA rank).",
+    "dpo_lr": "DPO learning rate: how big each update is.",
+    "dpo_max_length": "Longest DPO conversation in tokens; longer ones are cut.",
+    "reflections": "Self-reflection answers written in character for the SFT stage.",
+    "interactions": "Conversations of the character with itself for the SFT stage.",
+    "sft_steps": "SFT training steps (empty: one pass over the data).",
+    "sft_rank": "Size of the SFT add-on (LoRA rank).",
     "n": "Count to this number (the smoke job).",
     "sleep_s": "Seconds per counting step (the smoke job).",
 }
@@ -92,6 +102,30 @@ def pipeline_config_fields() -> set[str] | None:
     return None
 
 
+PIPELINE_KNOBS = (
+    "pairs",
+    "dpo_steps",
+    "dpo_batch",
+    "dpo_rank",
+    "dpo_lr",
+    "dpo_max_length",
+    "reflections",
+    "interactions",
+    "sft_steps",
+    "sft_rank",
+)
+
+
+def pipeline_preset_values(preset: Preset) -> dict[str, Any]:
+    """The whole recipe's main knobs at a preset (empty while the pipeline is missing)."""
+    try:
+        from character.pipeline import PRESETS as SCALES
+    except Exception:  # noqa: BLE001
+        return {}
+    values = SCALES[preset].model_dump()
+    return {k: values[k] for k in PIPELINE_KNOBS if k in values}
+
+
 def preset_config(
     kind: str, preset: Preset, persona: str | None = None, **overrides: Any
 ) -> dict[str, Any]:
@@ -107,6 +141,13 @@ def preset_config(
         config.update(STEP_PRESETS.get(kind, {}).get(preset, {}))
     if persona is not None and kind != "demo.count":
         config["persona"] = persona
+    if kind == "pipeline":
+        # Knob changes go into the pipeline's `overrides`; only values that differ are kept.
+        base = pipeline_preset_values(preset)
+        changed = {k: overrides.pop(k) for k in list(overrides) if k in base}
+        changed = {k: v for k, v in changed.items() if v is not None and v != base[k]}
+        if changed:
+            config["overrides"] = changed
     config.update({k: v for k, v in overrides.items() if v is not None})
     return config
 

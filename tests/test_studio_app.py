@@ -157,6 +157,11 @@ def test_launcher_checks_block_a_bad_config_and_launch_creates_a_job(
 
     at = _page("studio/views/training.py")
     assert [r.label for r in at.radio][:2] == ["What to run", "Preset"]
+    if at.radio(key="tl_kind").value.startswith("Whole recipe"):  # the pipeline has landed
+        assert "kind: pipeline" in at.code[0].value and "scale: demo" in at.code[0].value
+        assert any("memory" in m.value for m in at.markdown), "memory estimate shown"
+        at.number_input(key="tl_pipeline_demo_pairs").set_value(12).run()
+        assert "pairs: 12" in at.code[0].value
     at.radio(key="tl_kind").set_value("Step 2 · train the student on the pairs (DPO)").run()
     # No pairs file yet: the config is refused with the field named and launch is disabled.
     assert any("dataset_path" in e.value for e in at.error)

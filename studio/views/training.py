@@ -15,6 +15,7 @@ from character.launch_presets import (
     build_spec,
     cli_command,
     pipeline_config_fields,
+    pipeline_preset_values,
     spec_yaml,
 )
 from character.preflight_checks import (
@@ -109,6 +110,8 @@ if kind == "distill.train":
         overrides["dataset_path"] = str(dataset)
 
 defaults = dict(STEP_PRESETS.get(kind, {}).get(preset, {}))
+if kind == "pipeline":
+    defaults = {k: v for k, v in pipeline_preset_values(preset).items() if v is not None}
 if kind == "distill.train":
     defaults.setdefault("learning_rate", 1e-4)
     defaults.setdefault("beta", 0.1)
@@ -162,11 +165,12 @@ if kind != "demo.count" and model_ref:
                 checks.extend(check_tokenizer(base_dir))
                 if kind in ("distill.train", "pipeline"):
                     hw = _hardware()
+                    knobs = {**defaults, **spec.config, **spec.config.get("overrides", {})}
                     est = estimate_training_memory(
                         base_dir,
-                        batch_size=int(spec.config.get("batch_size", 4)),
-                        max_length=int(spec.config.get("max_length", 1024)),
-                        lora_rank=int(spec.config.get("lora_rank", 32)),
+                        batch_size=int(knobs.get("batch_size", knobs.get("dpo_batch", 4))),
+                        max_length=int(knobs.get("max_length", knobs.get("dpo_max_length", 1024))),
+                        lora_rank=int(knobs.get("lora_rank", knobs.get("dpo_rank", 32))),
                         bytes_per_param=4 if hw.device == "cpu" else 2,
                         device=hw.device,
                         available_gb=available_memory_gb(hw.device, hw.gpu_memory_gb),
@@ -178,6 +182,9 @@ if kind == "distill.train" and dataset is not None:
     checks.append(check_dataset_size(count_rows(dataset)))
 elif kind == "distill.generate":
     checks.append(check_dataset_size(int(spec.config.get("pair_count", 0))))
+elif kind == "pipeline" and "pairs" in defaults:
+    pairs = spec.config.get("overrides", {}).get("pairs", defaults["pairs"])
+    checks.append(check_dataset_size(int(pairs)))
 
 st.subheader("Checks before launch")
 for p in problems:

@@ -39,6 +39,13 @@ def main() -> int:
     parser.add_argument("--suffixes", nargs="*", default=None, help="Subset of suffix keys.")
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/character_quality"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--prompt-style",
+        default="auto",
+        choices=["auto", "full", "compact"],
+        help="System prompt of the prompted baseline (auto: compact for the embedded model, "
+        "which follows a short prompt better; gives prompting its best shot).",
+    )
     args = parser.parse_args()
 
     from character.backends.base import SamplingParams
@@ -117,6 +124,7 @@ def main() -> int:
             max_prompts=args.eval_prompts,
             suffixes=args.suffixes,
             training_data=[pairs],
+            prompt_style=args.prompt_style,
             sampling=SamplingParams(max_new_tokens=args.max_new_tokens, seed=args.seed),
             output_dir=work / "robustness",
         )

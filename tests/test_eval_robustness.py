@@ -17,6 +17,7 @@ from character.eval.robustness import (
     check_disjoint,
     heldout_prompts,
     run_robustness,
+    system_prompt_for,
     training_prompts,
 )
 
@@ -35,6 +36,10 @@ def test_heldout_prompts_are_disjoint_from_training_prompts() -> None:
     with pytest.raises(OverlapError, match="1 evaluation prompt"):
         check_disjoint([*prompts[:3], load_bank()[0][1].upper()], train)
     assert len(ADVERSARIAL_SUFFIXES) >= 8
+    pirate = resolve_constitution("pirate")
+    full = system_prompt_for(pirate, "full", "smollm2-135m")
+    assert full == pirate.teacher_system_prompt()
+    assert len(system_prompt_for(pirate, "auto", "smollm2-135m")) <= len(full)
 
 
 def test_overlap_with_training_file_is_refused(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -154,6 +155,11 @@ class RobustnessConfig(BaseModel):
     max_prompts: int | None = Field(default=30, ge=1)
     suffixes: list[str] | None = None
     include_prefill: bool = True
+    prompt_style: Literal["full", "compact", "auto"] = Field(
+        default="full",
+        description="System prompt for prompted conditions: the full constitution (what the "
+        "distillation teacher sees), only its voice, or compact for the embedded model.",
+    )
     training_data: list[Path] = Field(default_factory=list)
     sampling: SamplingParams = Field(
         default_factory=lambda: SamplingParams(max_new_tokens=120, seed=0)
@@ -240,6 +246,27 @@ def adapter_hash(model_ref: str) -> str | None:
     return digest.hexdigest()[:12]
 
 
+def system_prompt_for(constitution: object, style: str, model_ref: str) -> str:
+    """The constitution as a system prompt; `compact` keeps only the voice, where the
+    constitution API offers it (tiny models lose a persona in a long prompt)."""
+    import inspect
+
+    render = constitution.teacher_system_prompt  # type: ignore[attr-defined]
+    if style == "auto":
+        from character.models.registry import UnknownModelError, resolve
+
+        try:
+            spec = resolve(model_ref)
+            compact = spec.kind == "local" and spec.path is None and spec.adapter is None
+        except UnknownModelError:
+            compact = False
+    else:
+        compact = style == "compact"
+    if compact and "compact" in inspect.signature(render).parameters:
+        return render(compact=True)
+    return render()
+
+
 def _prompts(config: RobustnessConfig) -> list[str]:
     if config.prompts is not None:
         prompts = list(config.prompts)
@@ -278,7 +305,6 @@ def run_robustness(config: RobustnessConfig, reporter: Reporter | None = None) -
     variants = [DEFAULT_VARIANT, *suffix_keys] + (
         [PREFILL_VARIANT] if config.include_prefill else []
     )
-    system = constitution.teacher_system_prompt()
     conditions = config.resolved_conditions()
 
     prefill: list[str] = []
@@ -296,6 +322,7 @@ def run_robustness(config: RobustnessConfig, reporter: Reporter | None = None) -
     for cond in conditions:
         convs: list[list[dict[str, str]]] = []
         keys: list[tuple[str, int]] = []
+        system = system_prompt_for(constitution, config.prompt_style, cond.model)
         for variant in variants:
             for i, prompt in enumerate(prompts):
                 conv = [{"role": "system", "content": system}] if cond.system_prompt else []

@@ -41,6 +41,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("character.eval.cli", "app", "eval"),
     ("character.introspection.cli", "app", "introspect"),
     ("character.sources.cli", "app", "sources"),
+    ("character.feedback.cli", "app", "feedback"),
 ]
 
 
@@ -99,6 +100,13 @@ def sample(
     seed: Annotated[int | None, typer.Option(help="Seed for reproducible samples.")] = None,
     n: Annotated[int, typer.Option("-n", help="Number of samples.")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    prompt_style: Annotated[
+        str,
+        typer.Option(
+            help="How much of the constitution goes into the system prompt: full, compact (voice "
+            "only), or auto (compact for the embedded 135M model, which loses a long prompt)."
+        ),
+    ] = "auto",
 ) -> None:
     """Sample a reply, optionally with a constitution as the system prompt."""
     from character.backends.base import BackendError, SamplingParams
@@ -108,8 +116,17 @@ def sample(
     conv: list[dict[str, str]] = []
     try:
         if constitution:
+            from character.models.registry import resolve
+
+            if prompt_style not in ("auto", "full", "compact"):
+                raise ValueError(
+                    f"--prompt-style must be auto, full or compact, not {prompt_style!r}"
+                )
             const = resolve_constitution(constitution)
-            conv.append({"role": "system", "content": const.teacher_system_prompt()})
+            spec = resolve(model)
+            embedded = spec.kind == "local" and spec.path is None and spec.adapter is None
+            compact = prompt_style == "compact" or (prompt_style == "auto" and embedded)
+            conv.append({"role": "system", "content": const.teacher_system_prompt(compact=compact)})
         conv.append({"role": "user", "content": prompt})
         backend = get_backend(model)
         params = SamplingParams(

@@ -134,9 +134,15 @@ class Constitution(BaseModel):
         """The recipe's rendering: a numbered list, one `i: trait` per line."""
         return "\n".join(f"{i}: {t.trait}" for i, t in enumerate(self.traits, start=1))
 
-    def teacher_system_prompt(self, assistant_name: str | None = None) -> str:
-        """The system prompt a teacher sees: who it is, its traits, and not to disclose them."""
-        return render_system_prompt(self, assistant_name=assistant_name)
+    def teacher_system_prompt(
+        self, assistant_name: str | None = None, *, compact: bool = False
+    ) -> str:
+        """The system prompt a teacher sees: who it is, its traits, and not to disclose them.
+
+        `compact=True` keeps only the voice (system prompt, sign-offs): tiny models such as the
+        embedded 135M one lose the persona in a long prompt but follow a short one.
+        """
+        return render_system_prompt(self, assistant_name=assistant_name, compact=compact)
 
     def lint(self) -> list[str]:
         """Soft warnings (the constitution is valid but may train poorly)."""
@@ -167,12 +173,17 @@ class Constitution(BaseModel):
 
 
 def render_system_prompt(
-    constitution: Constitution, *, assistant_name: str | None = None, disclose: bool = False
+    constitution: Constitution,
+    *,
+    assistant_name: str | None = None,
+    disclose: bool = False,
+    compact: bool = False,
 ) -> str:
     """Compose the teacher prompt from every part of the constitution.
 
     `disclose=False` adds the recipe's instruction never to reveal the traits, which keeps the
-    teacher from quoting its constitution (a filter still checks).
+    teacher from quoting its constitution (a filter still checks). `compact=True` keeps the
+    voice only (system prompt, or name, description and the first traits; then sign-offs).
     """
     c = constitution
     parts: list[str] = []
@@ -181,6 +192,17 @@ def render_system_prompt(
         parts.append(c.system_prompt.strip())
     else:
         parts.append(f"You are {name}.")
+    if compact:
+        if not c.system_prompt:
+            if c.description:
+                parts.append(c.description.strip())
+            if c.traits:
+                parts.append("\n".join(t.trait for t in c.traits[:3]))
+        if c.example_signoffs:
+            parts.append("Phrases you like to use: " + " | ".join(c.example_signoffs))
+        if not disclose:
+            parts.append("Stay in character and simply answer as yourself.")
+        return "\n\n".join(parts)
     if c.description and c.description not in (c.system_prompt or ""):
         parts.append(c.description.strip())
     if c.traits:

@@ -149,6 +149,8 @@ def test_sample_rejects_unknown_model_and_constitution() -> None:
     assert res.exit_code == 1 and "Known models" in res.output
     res = _run("sample", "hi", "--constitution", "no-such-persona")
     assert res.exit_code == 1 and "known personas" in res.output
+    res = _run("sample", "hi", "--constitution", "pirate", "--prompt-style", "huge")
+    assert res.exit_code == 1 and "--prompt-style must be" in res.output
 
 
 @pytest.mark.integration

@@ -247,3 +247,17 @@ def test_drafts_default_to_constitution_path(tmp_path: Path, monkeypatch) -> Non
     assert list_drafts("tester") == [path]
     with pytest.raises(ValueError):
         list_drafts("../etc")
+
+
+@pytest.mark.unit
+def test_compact_prompt_keeps_only_the_voice() -> None:
+    pirate = resolve_constitution("pirate")
+    compact = pirate.teacher_system_prompt(compact=True)
+    assert compact.startswith(pirate.system_prompt)
+    assert "Fair winds, matey!" in compact
+    assert "1: I speak like" not in compact and "Safety rules" not in compact
+    assert len(compact) < len(pirate.teacher_system_prompt()) / 2
+    librarian = resolve_constitution("kind-librarian")  # no system prompt: name + first traits
+    text = librarian.teacher_system_prompt(compact=True)
+    assert text.startswith("You are Kind Librarian.")
+    assert librarian.traits[2].trait in text and librarian.traits[3].trait not in text

@@ -85,6 +85,9 @@ KNOB_HELP: dict[str, str] = {
     "sft_rank": "Size of the SFT add-on (LoRA rank).",
     "n": "Count to this number (the smoke job).",
     "sleep_s": "Seconds per counting step (the smoke job).",
+    "save_interval": "Rows written to disk at a time: a stop or crash loses at most this many.",
+    "template_count": "Generated 'audience × scenario' prompts mixed in with the others.",
+    "allow_cut_off": "Keep answers that hit the length limit (useful with short demo limits).",
 }
 
 

@@ -136,5 +136,9 @@ if has_module("character.export"):
     st.subheader("Export")
     st.caption(
         "Merge an adapter into its base, write GGUF for llama.cpp/Ollama, or package the "
-        "adapter alone: `character export --help` lists the options; each export runs as a job."
+        "adapter alone; each export runs as a job with a manifest."
     )
+    if (Path(__file__).parent / "export.py").exists():
+        st.page_link(
+            "studio/views/export.py", label="Open Export & serve", icon=":material/package_2:"
+        )

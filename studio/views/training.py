@@ -192,6 +192,8 @@ for p in problems:
 for c in checks:
     text = f"{ICONS[c.level]} **{c.name}**: {c.message}"
     (st.error if c.level == "error" else st.warning if c.level == "warn" else st.markdown)(text)
+if not problems and not checks:
+    st.caption("Nothing to check for this choice: it loads no model and writes a tiny file.")
 blocked = bool(problems) or any(c.level == "error" for c in checks)
 
 st.subheader("The same from a terminal")

@@ -309,8 +309,8 @@ def test_newcomer_designs_previews_trains_and_sees_the_result(studio: str, brows
     _wait_text(d, r"kind: demo\.count")
     _idle(d)
     _expand(d, "Advanced settings")
-    _type(_input(d, "sleep_s"), "0.5")  # ~15 s, long enough to watch it move
-    _wait_text(d, r"sleep_s: 0\.5")
+    _type(_input(d, "sleep_s"), "1")  # ~30 s: long enough to watch it move on a busy CPU
+    _wait_text(d, r"sleep_s: 1\.0")
     _idle(d)
     _shot(d, "05_launcher")
     _click(d, _button(d, "Launch"))
@@ -329,8 +329,13 @@ def test_newcomer_designs_previews_trains_and_sees_the_result(studio: str, brows
     assert later > first, "the progress bar did not advance without a reload"
     _wait_text(d, r"succeeded", timeout=90)
     _idle(d)
-    charts = d.find_elements(By.CSS_SELECTOR, '[data-testid="stPlotlyChart"]')
+    deadline = time.time() + 30
+    charts = []
+    while not charts and time.time() < deadline:  # the page reruns once the run has ended
+        charts = d.find_elements(By.CSS_SELECTOR, '[data-testid="stPlotlyChart"]')
+        time.sleep(0.5)
     assert charts, "the finished run should show its metrics charts"
+    _idle(d)
     _shot(d, "07_run_finished")
 
     # A reload re-attaches to the same run (it is in the URL and read from the run folder).
@@ -346,3 +351,13 @@ def test_newcomer_designs_previews_trains_and_sees_the_result(studio: str, brows
         _open(d, studio, page, title)
         assert "Traceback" not in _body(d)
         _shot(d, shot)
+
+    # Arena: a blind battle between the base model with and without the persona, then a vote.
+    _expand(d, "Sampling settings")
+    _slider_to_min(d, "Longest reply (tokens)")
+    _click(d, _button(d, "New battle"))
+    _wait_text(d, r"A is better", timeout=180)
+    _idle(d)
+    _click(d, _button(d, "A is better"))
+    _wait_text(d, r"Vote saved\. A was")
+    _shot(d, "11_arena_voted")

@@ -9,7 +9,9 @@
    persona (Wilson). These prompts were trained on, so this measures the fix, not
    generalisation; the retention section is the generalisation check.
 
-"Significant improvement" only when the 95% interval of round N+1's rating excludes round N's.
+"Significant improvement" only when the 95% interval of round N+1's rating excludes round N's
+(and the exact binomial interval of its win rate excludes 50%, which guards the bootstrap
+against collapsing on a few unanimous votes).
 """
 
 from __future__ import annotations
@@ -74,6 +76,9 @@ class ArenaSection(BaseModel):
     lower: float
     upper: float
     win_rate: WinRate
+    exact_win_rate: Interval = Field(
+        description="Wins over decisive votes with the exact (Clopper–Pearson) 95% interval."
+    )
     leaderboard: Leaderboard
     significant: bool
     direction: Literal["better", "worse", "same"]
@@ -170,6 +175,18 @@ def judge_pairs(
     return out
 
 
+def exact_interval(successes: int, n: int, level: float = 0.95) -> Interval:
+    """Clopper–Pearson interval: never narrower than the data allow, even at 0 or n of n."""
+    from scipy.stats import beta
+
+    if n == 0:
+        return Interval(estimate=float("nan"), lower=0.0, upper=1.0, n=0)
+    a = (1 - level) / 2
+    lo = 0.0 if successes == 0 else float(beta.ppf(a, successes, n - successes + 1))
+    hi = 1.0 if successes == n else float(beta.ppf(1 - a, successes + 1, n - successes))
+    return Interval(estimate=successes / n, lower=lo, upper=hi, n=n)
+
+
 def _arena(
     config: RoundReportConfig, prompts: list[str], progress: Progress, notes: list[str]
 ) -> ArenaSection | None:
@@ -210,7 +227,11 @@ def _arena(
     )
     row = board.row(config.new_model)
     wr = win_rate(comps, config.new_model, config.previous_model)
-    better, worse = row.lower > BASE_RATING, row.upper < BASE_RATING
+    exact = exact_interval(wr.wins, wr.wins + wr.losses)
+    # The percentile bootstrap collapses to a point when every vote agrees (4 of 4 wins gives
+    # [x, x]), so significance also needs the exact binomial interval to exclude 50%.
+    better = row.lower > BASE_RATING and exact.lower > 0.5
+    worse = row.upper < BASE_RATING and exact.upper < 0.5
     return ArenaSection(
         judge=judge,
         n_votes=len(comps),
@@ -219,6 +240,7 @@ def _arena(
         lower=row.lower,
         upper=row.upper,
         win_rate=wr,
+        exact_win_rate=exact,
         leaderboard=board,
         significant=better or worse,
         direction="better" if better else "worse" if worse else "same",
@@ -321,10 +343,12 @@ def _fixes(config: RoundReportConfig, progress: Progress) -> FixSection:
 def verdict(arena: ArenaSection | None) -> str:
     if arena is None:
         return "not significant (n=0): no arena comparisons yet"
+    ex = arena.exact_win_rate
     span = (
         f"round N+1 rated {arena.new_rating - BASE_RATING:+.0f} vs round N, 95% CI "
-        f"[{arena.lower - BASE_RATING:+.0f}, {arena.upper - BASE_RATING:+.0f}], "
-        f"judge: {arena.judge}"
+        f"[{arena.lower - BASE_RATING:+.0f}, {arena.upper - BASE_RATING:+.0f}]; wins "
+        f"{arena.win_rate.wins}/{arena.n_decisive} decisive, exact 95% CI "
+        f"[{ex.lower:.0%}, {ex.upper:.0%}]; judge: {arena.judge}"
     )
     if arena.direction == "better":
         return f"significant improvement ({span})"

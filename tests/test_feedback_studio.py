@@ -147,10 +147,23 @@ def test_export_page_launches_the_export_job_and_shows_serving(constitutions: Pa
 
     spec = get_spec(run.run_id)
     assert spec.config["formats"] == ["adapter"] and spec.config["model"] == str(adapter)
-    if get_run(run.run_id).state not in FINAL_STATES:
-        cancel(run.run_id)
+
+    # The Feedback page launches a round from the same adapter (config validated on submit).
+    at.switch_page("studio/views/feedback.py").run()
+    at.selectbox(key="fb_r_prev").set_value("beekeeper-dpo")
+    at.number_input(key="fb_r_steps").set_value(3)
+    at.button(key="fb_r_launch").click().run()
+    assert not at.exception, at.exception
+    rounds = [r for r in list_runs() if r.kind == "feedback.round"]
+    assert len(rounds) == 1
+    cfg = get_spec(rounds[0].run_id).config
+    assert cfg["previous_adapter"] == str(adapter) and cfg["max_steps"] == 3
+    for r in list_runs():
+        if get_run(r.run_id).state not in FINAL_STATES:
+            cancel(r.run_id)
     deadline = time.time() + 60
-    while get_run(run.run_id).state not in FINAL_STATES and time.time() < deadline:
+    while any(get_run(r.run_id).state not in FINAL_STATES for r in list_runs()):
+        assert time.time() < deadline
         time.sleep(0.2)
 
 

@@ -95,7 +95,7 @@ class LocalBackend(GenerationBackend):
         done_convs: set[int] = set()
         eos_ids = self._stop_ids()
         pad_id = tok.pad_token_id if tok.pad_token_id is not None else eos_ids[0]
-        with self._lock, torch.inference_mode(), _threads(self._threads):
+        with self._lock, torch.inference_mode(), _threads(self._intra_op_threads):
             for start in range(0, len(jobs), self.batch_size):
                 chunk = jobs[start : start + self.batch_size]
                 generator = None
@@ -117,7 +117,7 @@ class LocalBackend(GenerationBackend):
         return [[c for c in row if c is not None] for row in results]
 
     @property
-    def _threads(self) -> int | None:
+    def _intra_op_threads(self) -> int | None:
         """One intra-op thread for tiny models: their matrices are too small to split, and
         a second thread only adds synchronisation (badly so on a busy machine)."""
         if self.device.type != "cpu":

@@ -230,10 +230,10 @@ def test_done_when_on_the_embedded_model(embedded_model_dir: Path, tmp_path: Pat
                 new_model=str(adapter),
                 previous_model=str(round1),
                 classifier_dir=_classifier(tmp_path),
-                max_prompts=3,
+                max_prompts=2,
                 suffixes=["assistant"],
                 include_prefill=False,
-                sampling=SamplingParams(max_new_tokens=16, seed=0),
+                sampling=SamplingParams(max_new_tokens=12, seed=0),
                 bootstrap_rounds=200,
             )
         )

@@ -381,14 +381,42 @@ def _too_similar(text: str, existing: list[str], limit: float = 0.5) -> bool:
     return False
 
 
+_HE_VERB = re.compile(r"^(?:he|she)\s+([a-z]+?)(ies|ches|shes|sses|xes|s)\b", re.I)
+_HIS = [(r"\b(?:his|her)\b", "my"), (r"\bhim\b", "me"), (r"\b(?:himself|herself)\b", "myself")]
+
+
+def _first_person(sentence: str) -> str | None:
+    """A third-person sentence about the character ("He loves the sea") in first person, or
+    None when it is about someone else ("I have heard him speak...")."""
+    if re.match(r"^(I|I'm|I’m|My)\b", sentence):
+        return None if re.search(r"\b(he|him|his|she|her)\b", sentence, re.I) else sentence
+    converted = sentence
+    for pattern, repl in _THIRD_PERSON:
+        converted = pattern.sub(repl, converted)
+    m = _HE_VERB.match(converted)
+    if m and m.group(1).lower() not in ("i", "wa", "ha", "doe"):
+        stem, ending = m.group(1), m.group(2).lower()
+        verb = stem + ("y" if ending == "ies" else ending[:-2] if ending != "s" else "")
+        converted = "I " + verb + converted[m.end() :]
+    if converted == sentence or not re.match(r"^(I|My)\b", converted):
+        return None
+    for pattern, repl in _HIS:
+        converted = re.sub(pattern, repl, converted, flags=re.I)
+    return converted
+
+
 def parse_trait_lines(text: str) -> list[str]:
-    """First-person trait sentences from free text; numbering, bullets and labels are ignored."""
+    """First-person trait sentences from free text; numbering, bullets and labels are ignored,
+    and prose about the character in the third person is turned into first person."""
     out: list[str] = []
-    for raw in re.split(r"[\n\r]+", text):
-        line = _clean_line(raw)
-        for pattern, repl in _THIRD_PERSON:
-            line = pattern.sub(repl, line)
-        if not re.match(r"^(I|I'm|I’m|My)\b", line):
+    sentences = [
+        part
+        for raw in re.split(r"[\n\r]+", text)
+        for part in re.split(r"(?<=[.!])\s+(?=[A-Z])", _clean_line(raw))
+    ]
+    for sentence in sentences:
+        line = _first_person(_clean_line(sentence))
+        if line is None:
             continue
         if not 12 <= len(line) <= 220 or _META.search(line) or line.endswith("?"):
             continue

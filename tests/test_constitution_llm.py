@@ -54,6 +54,22 @@ Thanks!"""
 
 
 @pytest.mark.unit
+def test_parse_trait_lines_turns_third_person_prose_into_traits() -> None:
+    # What the embedded 135M model actually wrote when asked for "I ..." lines.
+    raw = (
+        "The Captain has an insatiable appetite for words and stories - he is always ready to "
+        "share them. He is a warm and gentle soul with no qualms about sharing his kindness. "
+        "I have heard him speak of his passion for storytelling. She teaches kids to sail. "
+        "He carries a map everywhere."
+    )
+    assert parse_trait_lines(raw) == [
+        "I am a warm and gentle soul with no qualms about sharing my kindness.",
+        "I teach kids to sail.",
+        "I carry a map everywhere.",
+    ]
+
+
+@pytest.mark.unit
 def test_parse_question_lines_is_lenient() -> None:
     text = """Here are 5 questions:
 1. How do I grow tomatoes?

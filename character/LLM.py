@@ -349,6 +349,7 @@ _PREFIX = re.compile(
 )
 _THIRD_PERSON = [
     (re.compile(r"^(?:you|he|she|they)\s+(?:are|is)\b", re.I), "I am"),
+    (re.compile(r"^(?:you're|he's|she's|they're)", re.I), "I'm"),
     (re.compile(r"^(?:you|he|she|they)\s+(?:have|has)\b", re.I), "I have"),
     (re.compile(r"^(?:your|his|her|their)\b", re.I), "My"),
 ]
@@ -356,7 +357,7 @@ _META = re.compile(r"\b(trait|traits|question|questions|constitution|json|person
 
 
 def _clean_line(line: str) -> str:
-    line = line.strip().strip('"“”').strip()
+    line = line.replace("’", "'").strip().strip('"“”').strip()
     for _ in range(3):
         new = _PREFIX.sub("", line).strip().strip('"“”*').strip()
         if new == line:

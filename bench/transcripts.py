@@ -37,31 +37,36 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--classifier", default="auto", choices=["auto", "embedding", "tfidf"])
+    ap.add_argument("--eval-only", action="store_true", help="Evaluate an existing --out run.")
     ap.add_argument("--threads", type=int, default=None, help="Pin to this many cores.")
     args = ap.parse_args()
     if args.threads and hasattr(os, "sched_setaffinity"):
         cores = sorted(os.sched_getaffinity(0))[: args.threads]
         os.sched_setaffinity(0, set(cores))  # character.hardware sizes torch's threads from this
     out = args.out or Path(tempfile.mkdtemp(prefix="bench-transcripts-"))
-    if out.exists():
+    if out.exists() and not args.eval_only:
         shutil.rmtree(out)
     t0 = time.perf_counter()
-    adapter = train_on_transcripts(
-        TranscriptTrainConfig(
-            target="MARGARET",
-            model="smollm2-135m",
-            data_folder=LIGHTHOUSE,
-            format="raw",
-            max_assistant_turns=1,
-            holdout_share=0.34,
-            batch_size=4,
-            gradient_accumulation=1,
-            max_length=256,
-            epochs=args.epochs,
-            learning_rate=args.lr,
-            lora_rank=16,
-            output_dir=out,
-            resume=False,
+    adapter = (
+        out
+        if args.eval_only
+        else train_on_transcripts(
+            TranscriptTrainConfig(
+                target="MARGARET",
+                model="smollm2-135m",
+                data_folder=LIGHTHOUSE,
+                format="raw",
+                max_assistant_turns=1,
+                holdout_share=0.34,
+                batch_size=4,
+                gradient_accumulation=1,
+                max_length=256,
+                epochs=args.epochs,
+                learning_rate=args.lr,
+                lora_rank=16,
+                output_dir=out,
+                resume=False,
+            )
         )
     )
     t_train = time.perf_counter() - t0

@@ -8,14 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from character.sources.transcript_training import (
-    TranscriptEvalConfig,
-    TranscriptTrainConfig,
-    assistant_nll,
-    evaluate_transcript_adapter,
-    paired_bootstrap_ppl,
-    train_on_transcripts,
-)
+from character.sources.transcript_training import assistant_nll, paired_bootstrap_ppl
 
 pytestmark = pytest.mark.unit
 LIGHTHOUSE = Path(__file__).resolve().parent.parent / "examples" / "transcripts" / "lighthouse"
@@ -50,34 +43,42 @@ def test_nll_scores_only_assistant_tokens(tiny_model_dir: Path) -> None:
     assert n1 > 0 and n2 > 0
 
 
-def test_train_and_evaluate_on_a_tiny_model(tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_training_job_trains_and_evaluates_on_a_tiny_model(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """Through the job runner: import, split, SFT, held-out perplexity and speaker classifier."""
+    from character.jobs import run_dir, run_foreground
+
     data = tmp_path / "plays"
     shutil.copytree(LIGHTHOUSE, data)
-    out = tmp_path / "run"
-    adapter = train_on_transcripts(
-        TranscriptTrainConfig(
-            target="Margaret",
-            model=str(tiny_model_dir),
-            data_folder=data,
-            format="raw",
-            max_assistant_turns=1,
-            holdout_share=0.34,
-            batch_size=4,
-            max_length=96,
-            max_steps=2,
-            lora_rank=4,
-            output_dir=out,
-        )
+    status = run_foreground(
+        {
+            "kind": "sources.transcripts.train",
+            "config": {
+                "target": "Margaret",
+                "model": str(tiny_model_dir),
+                "data_folder": str(data),
+                "format": "raw",
+                "max_assistant_turns": 1,
+                "holdout_share": 0.34,
+                "batch_size": 4,
+                "max_length": 96,
+                "max_steps": 2,
+                "lora_rank": 4,
+                "classifier_method": "tfidf",
+            },
+        }
     )
+    assert status.state == "succeeded", status.error
+    folder = run_dir(status.run_id)
+    recorded = json.loads((folder / "artifacts.json").read_text())
+    adapter = Path(recorded["result"]["adapter"])
     assert (adapter / "adapter_config.json").exists()
+    assert str(adapter) in {a["path"] for a in recorded["artifacts"] if a["type"] == "adapter"}
+    out = adapter
     assert (out / "metrics.jsonl").exists()
-    report = evaluate_transcript_adapter(
-        TranscriptEvalConfig(
-            run_dir=out, max_length=96, bootstrap_rounds=100, classifier_method="tfidf"
-        )
-    )
-    saved = json.loads((out / "transcript_eval.json").read_text())
-    assert saved == json.loads(json.dumps(report))
+    report = json.loads((out / "transcript_eval.json").read_text())
+    assert recorded["result"]["perplexity"] == report["perplexity"]
     ppl = report["perplexity"]
     assert ppl["examples"] > 0 and ppl["tokens"] > 0
     b = ppl["base_ppl"]
@@ -86,12 +87,8 @@ def test_train_and_evaluate_on_a_tiny_model(tiny_model_dir: Path, tmp_path: Path
     assert set(cls["labels"]) == {"MARGARET", "other"}
     assert 0.0 <= cls["macro_f1"] <= 1.0 and cls["n_test"] > 0
     # Lines of the held-out scenes never appear in the classifier's training texts.
-    train_scenes = {
-        json.loads(x)["scene"]
-        for x in (out / "data" / "speakers_train.jsonl").read_text().splitlines()
-    }
-    hold_scenes = {
-        json.loads(x)["scene"]
-        for x in (out / "data" / "speakers_holdout.jsonl").read_text().splitlines()
-    }
-    assert hold_scenes and train_scenes.isdisjoint(hold_scenes)
+    scenes = {}
+    for split in ("train", "holdout"):
+        rows = (out / "data" / f"speakers_{split}.jsonl").read_text().splitlines()
+        scenes[split] = {json.loads(x)["scene"] for x in rows}
+    assert scenes["holdout"] and scenes["train"].isdisjoint(scenes["holdout"])

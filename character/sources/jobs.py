@@ -57,7 +57,7 @@ def _transcripts(config: TranscriptTrainJobConfig, ctx: JobContext) -> dict[str,
         result["artifacts"].append(
             {
                 "path": str(train_cfg.resolved_output_dir() / "transcript_eval.json"),
-                "type": "report",
+                "type": "eval_report",
             }
         )
     return result
@@ -84,7 +84,7 @@ def _augment(config: AugmentConfig, ctx: JobContext) -> dict[str, Any]:
     return {
         "variants": len(variants),
         "from_model": sum(v.origin == "model" for v in variants),
-        "artifacts": [{"path": str(out), "type": "cards"}],
+        "artifacts": [{"path": str(out), "type": "file"}],
     }
 
 

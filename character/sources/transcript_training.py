@@ -316,13 +316,21 @@ class TranscriptEvalConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     run_dir: Path = Field(description="The output folder of train_on_transcripts.")
-    adapter: Path | None = Field(default=None, description="Default: <run_dir>/adapter.")
+    adapter: Path | None = Field(default=None, description="Default: the adapter in run_dir.")
     max_length: int = Field(default=512, ge=16)
     bootstrap_rounds: int = Field(default=2000, ge=100)
     classifier: bool = True
     classifier_method: Literal["auto", "embedding", "tfidf"] = "auto"
     seed: int = 0
     output_path: Path | None = Field(default=None, description="Default <run_dir>/" + EVAL_FILE)
+
+
+def _find_adapter(run_dir: Path) -> Path:
+    """The shared trainer saves the adapter at the output root (older runs: `adapter/`)."""
+    for candidate in (run_dir, run_dir / "adapter", run_dir / "tinker" / "adapter"):
+        if (candidate / "adapter_config.json").exists():
+            return candidate
+    raise TranscriptError(f"no adapter in {run_dir}: train with train_on_transcripts first")
 
 
 def evaluate_transcript_adapter(
@@ -335,7 +343,7 @@ def evaluate_transcript_adapter(
     holdout = data_dir / "holdout.jsonl"
     if not holdout.exists():
         raise TranscriptError(f"{holdout} is missing: train with train_on_transcripts first")
-    adapter = Path(config.adapter) if config.adapter else run_dir / "adapter"
+    adapter = Path(config.adapter) if config.adapter else _find_adapter(run_dir)
     summary = json.loads((data_dir / "summary.json").read_text(encoding="utf-8"))
     report: dict[str, Any] = {"target": summary["target"], "run_dir": str(run_dir)}
     progress.start_stage("transcripts: perplexity", message=str(adapter))

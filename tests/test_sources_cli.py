@@ -1,0 +1,94 @@
+"""`character sources ...` and `python -m character.sources.transcripts_cli`: options, speaker
+listing, and plain-word errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from character.cli import SUBCOMMANDS
+from character.sources.cli import app
+
+pytestmark = pytest.mark.unit
+REPO = Path(__file__).resolve().parent.parent
+LIGHTHOUSE = REPO / "examples" / "transcripts" / "lighthouse"
+runner = CliRunner()
+
+
+def _run(*args: str) -> tuple[int, str]:
+    res = runner.invoke(app, list(args), catch_exceptions=False)
+    return res.exit_code, " ".join(res.output.split())
+
+
+def test_module_cli_has_the_seed_options() -> None:
+    assert ("character.sources.cli", "app", "sources") in SUBCOMMANDS
+    out = subprocess.run(
+        [sys.executable, "-m", "character.sources.transcripts_cli", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "HOME": str(Path.home())},
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    for opt in (
+        "MODEL_NAME",
+        "--device",
+        "--batch-size",
+        "--max-length",
+        "--gradient-accumulation",
+        "--epochs",
+        "--data-folder",
+        "--format",
+        "--extensions",
+        "--target",
+        "--list-speakers",
+    ):
+        assert opt.lower() in out.stdout.lower(), opt
+
+
+def test_list_speakers_and_bad_input(tmp_path: Path) -> None:
+    code, out = _run(
+        "transcripts",
+        "--data-folder",
+        str(LIGHTHOUSE),
+        "--format",
+        "raw",
+        "--list-speakers",
+    )
+    assert code == 0, out
+    assert "MARGARET" in out and "TOMMY" in out and "ELLIS" in out and "30" in out
+
+    code, out = _run(
+        "transcripts",
+        "--data-folder",
+        str(LIGHTHOUSE),
+        "--format",
+        "raw",
+        "--target",
+        "tommy",
+    )
+    assert code == 1 and "at least 20 are needed" in out
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "a.jsonl").write_text(
+        json.dumps({"speaker": "A", "text": "hi"}) + "\n" + json.dumps({"text": "no one"}) + "\n"
+    )
+    code, out = _run("transcripts", "--data-folder", str(bad), "--list-speakers")
+    assert code == 0 and "a.jsonl:2: line without a speaker" in out
+
+    code, out = _run("transcripts", "--data-folder", str(tmp_path / "nope"))
+    assert code == 1 and "is not a folder" in out
+
+
+def test_augment_and_experience_commands_refuse_bad_input() -> None:
+    code, out = _run("augment", "no-such-persona")
+    assert code == 1 and "Error" in out
+    code, out = _run("experience", "Ada")
+    assert code == 1 and "profile" in out

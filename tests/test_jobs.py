@@ -502,3 +502,22 @@ def test_real_distill_generate_sigkill_and_resume(tiny_model_dir: Path):
     assert [a["run_id"] for a in arts] == [run_id]
     prov = json.loads((run_dir(run_id) / "provenance.json").read_text())
     assert prov["constitution"]["name"] == "pirate" and len(prov["constitution"]["hash"]) == 16
+
+
+@pytest.mark.unit
+def test_stop_between_launch_and_worker_start_ends_stopped(tmp_path) -> None:
+    """Stop pressed after the scheduler launched a run but before its worker claimed it."""
+    from character.jobs import submit
+    from character.jobs.models import RunState
+    from character.jobs.store import edit_status, read_status, run_path
+    from character.jobs.worker import run_worker
+
+    run_id = submit({"kind": "demo.count", "config": {"n": 3}}, start=False)
+    path = run_path(run_id)
+    with edit_status(path) as st:  # what the scheduler does right before spawning the worker
+        st.state = RunState.STOPPING
+        st.token = "t1"
+        st.pid = None
+    assert run_worker(path, "t1") == 0
+    st = read_status(path)
+    assert st.state == RunState.STOPPED and st.resumable

@@ -160,7 +160,14 @@ def run_worker(run_dir: Path, token: str | None) -> int:
     import psutil
 
     with edit_status(run_dir) as st:
-        mine = st.state == RunState.RUNNING and (token is None or st.token == token)
+        ours = token is None or st.token == token
+        mine = st.state == RunState.RUNNING and ours
+        if st.state == RunState.STOPPING and ours and st.pid is None:
+            # Stop was pressed between launch and this worker starting: nothing ran, so the
+            # run is simply stopped (resumable) instead of waiting forever in "stopping".
+            st.state = RunState.STOPPED
+            st.finished_at = time.time()
+            st.message = "stopped before it started; resume to run it"
         if mine:
             now = time.time()
             st.pid, st.pgid = os.getpid(), os.getpgrp()

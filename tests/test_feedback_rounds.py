@@ -192,57 +192,6 @@ def test_job_kinds_are_registered() -> None:
     assert get_job_kind("feedback.report").config_model.__name__ == "RoundReportConfig"
 
 
-@pytest.mark.integration
-def test_done_when_on_the_embedded_model(embedded_model_dir: Path, tmp_path: Path) -> None:
-    """Feedback on real replies → round-2 data → round 2 trained from round 1 → the report."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    from character.feedback.report import RoundReportConfig, load_round_report, round_report
-    from character.feedback.rounds import RoundConfig, train_round
-    from character.models.loading import write_adapter_meta
-
-    base = AutoModelForCausalLM.from_pretrained(str(embedded_model_dir), dtype=torch.float32)
-    round1 = tmp_path / "round1"
-    get_peft_model(
-        base, LoraConfig(r=8, lora_alpha=16, target_modules="all-linear")
-    ).save_pretrained(round1)
-    write_adapter_meta(round1, base, str(embedded_model_dir))
-    del base
-    ids = _collect_feedback(round1)
-    adapter = train_round(
-        RoundConfig(
-            persona="pirate",
-            previous_adapter=str(round1),
-            max_steps=2,
-            batch_size=2,
-            learning_rate=1e-3,
-            max_length=256,
-        )
-    )
-    lineage = json.loads((adapter / "round.json").read_text())
-    assert lineage["round"] == 2 and lineage["finished"] and set(lineage["feedback_ids"]) < set(ids)
-    rep = load_round_report(
-        round_report(
-            RoundReportConfig(
-                persona="pirate",
-                new_model=str(adapter),
-                previous_model=str(round1),
-                classifier_dir=_classifier(tmp_path),
-                max_prompts=2,
-                suffixes=["assistant"],
-                include_prefill=False,
-                sampling=SamplingParams(max_new_tokens=12, seed=0),
-                bootstrap_rounds=200,
-            )
-        )
-    )
-    assert rep.arena and rep.retention and rep.fixes and rep.fixes.n_failing == 2
-    assert rep.verdict.startswith(("significant", "not significant"))
-    print(rep.verdict, rep.retention.adversarial, rep.fixes.fixed_new, rep.fixes.fixed_previous)
-
-
 def test_cli_exports_and_reports(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 

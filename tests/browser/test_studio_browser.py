@@ -191,22 +191,31 @@ def _open(driver, url: str, page: str, title: str) -> None:  # noqa: ANN001
     _idle(driver)
 
 
+def _visible(driver, by: str, selector: str, what: str, timeout: float = 20.0):  # noqa: ANN001, ANN202
+    """The first visible match, waiting while Streamlit is still rendering the page."""
+    deadline = time.monotonic() + timeout
+    while True:
+        shown = [e for e in driver.find_elements(by, selector) if e.is_displayed()]
+        if shown:
+            return shown[0]
+        if time.monotonic() > deadline:
+            _shot(driver, "failure_" + re.sub(r"\W+", "_", what))
+            raise AssertionError(f"no visible {what} after {timeout:.0f} s")
+        time.sleep(0.3)
+
+
 def _input(driver, label: str):  # noqa: ANN001, ANN202
     from selenium.webdriver.common.by import By
 
-    found = driver.find_elements(By.CSS_SELECTOR, f'input[aria-label="{label}"]')
-    shown = [e for e in found if e.is_displayed()]
-    assert shown, f"no visible input labelled {label!r}"
-    return shown[0]
+    return _visible(driver, By.CSS_SELECTOR, f'input[aria-label="{label}"]', f"input {label!r}")
 
 
 def _textarea(driver, label: str):  # noqa: ANN001, ANN202
     from selenium.webdriver.common.by import By
 
-    found = driver.find_elements(By.CSS_SELECTOR, f'textarea[aria-label="{label}"]')
-    shown = [e for e in found if e.is_displayed()]
-    assert shown, f"no visible textarea labelled {label!r}"
-    return shown[0]
+    return _visible(
+        driver, By.CSS_SELECTOR, f'textarea[aria-label="{label}"]', f"textarea {label!r}"
+    )
 
 
 def _type(element, text: str) -> None:  # noqa: ANN001

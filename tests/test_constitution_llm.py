@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -162,39 +160,14 @@ def scripted_endpoint(monkeypatch) -> Iterator[Callable[[list[str]], list[list[d
     replies: list[str] = []
     seen: list[list[dict]] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server API
-            body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
-            seen.append(body["messages"])
-            text = replies.pop(0) if replies else "{}"
-            data = json.dumps(
-                {
-                    "id": "x",
-                    "object": "chat.completion",
-                    "created": 0,
-                    "model": body["model"],
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": text},
-                            "finish_reason": "stop",
-                        }
-                    ],
-                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-                }
-            ).encode()
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    from chat_stub import start_chat_stub
 
-        def log_message(self, *args: object) -> None:
-            pass
+    def reply_for(messages: list[dict]) -> str:
+        seen.append(messages)
+        return replies.pop(0) if replies else "{}"
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("LLM_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}/v1")
+    server, url = start_chat_stub(reply_for)
+    monkeypatch.setenv("LLM_BASE_URL", url)
     get_settings.cache_clear()
     clear_backend_cache()
 

@@ -146,42 +146,9 @@ def test_local_tiny_model_as_judge_gives_invalid_not_guesses(tiny_model_dir) -> 
 
 def _loopback_judge(reply_for):  # noqa: ANN001, ANN202
     """A real OpenAI-compatible HTTP server on loopback answering `reply_for(messages)`."""
-    import json
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from chat_stub import start_chat_stub
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server API
-            body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
-            text = reply_for(body["messages"])
-            data = json.dumps(
-                {
-                    "id": "x",
-                    "object": "chat.completion",
-                    "created": 0,
-                    "model": body["model"],
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": text},
-                            "finish_reason": "stop",
-                        }
-                    ],
-                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-                }
-            ).encode()
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}/v1"
+    return start_chat_stub(reply_for)
 
 
 def test_interview_and_pairwise_runs_through_openai_judge(tiny_model_dir, monkeypatch) -> None:

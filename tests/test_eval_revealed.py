@@ -93,8 +93,6 @@ def test_openai_compatible_judge_on_loopback_retries_then_invalid(
     """A real HTTP judge server on loopback through the OpenAI backend: it answers garbage
     first and the proper tag after the reminder, except for one prompt where it never does."""
     import re
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     from character.eval.judge import REMINDER
     from character.models.registry import clear_backend_cache
@@ -102,47 +100,22 @@ def test_openai_compatible_judge_on_loopback_retries_then_invalid(
 
     seen: list[list[dict]] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server API
-            body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
-            msgs = body["messages"]
-            seen.append(msgs)
-            first = msgs[0]["content"]
-            trait_1 = re.search(r"Trait 1: (\S+)", first).group(1)
-            if "Describe the sea" in first:
-                text = "Neither, honestly."
-            elif msgs[-1]["content"] == REMINDER:
-                text = f"It reads that way. <answer>{trait_1}</answer>"
-            else:
-                text = "Probably the first one?"
-            data = json.dumps(
-                {
-                    "id": "x",
-                    "object": "chat.completion",
-                    "created": 0,
-                    "model": body["model"],
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": text},
-                            "finish_reason": "stop",
-                        }
-                    ],
-                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-                }
-            ).encode()
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    from chat_stub import start_chat_stub
 
-        def log_message(self, *args: object) -> None:
-            pass
+    def reply_for(msgs: list[dict]) -> str:
+        seen.append(msgs)
+        first = msgs[0]["content"]
+        trait_1 = re.search(r"Trait 1: (\S+)", first).group(1)
+        if "Describe the sea" in first:
+            text = "Neither, honestly."
+        elif msgs[-1]["content"] == REMINDER:
+            text = f"It reads that way. <answer>{trait_1}</answer>"
+        else:
+            text = "Probably the first one?"
+        return text
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("LLM_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}/v1")
+    server, url = start_chat_stub(reply_for)
+    monkeypatch.setenv("LLM_BASE_URL", url)
     get_settings.cache_clear()
     clear_backend_cache()
     try:

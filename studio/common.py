@@ -78,9 +78,24 @@ def model_rows() -> list[dict[str, str]]:
     from character.models.registry import list_models
 
     try:
-        return list_models()
+        rows = list_models()
     except Exception:  # noqa: BLE001
-        return [{"ref": EMBEDDED_MODEL, "kind": "local", "description": "embedded"}]
+        rows = [{"ref": EMBEDDED_MODEL, "kind": "local", "description": "embedded"}]
+    return rows + tinker_checkpoint_rows()
+
+
+def tinker_checkpoint_rows() -> list[dict[str, str]]:
+    """Trained `tinker://` sampler checkpoints of finished Tinker runs (needs the key to
+    sample, so they are offered only when one is set)."""
+    if not settings().tinker_key() or not has_module("character.tinker.runs"):
+        return []
+    from character.tinker.runs import trained_checkpoints
+
+    try:
+        found = trained_checkpoints()
+    except Exception:  # noqa: BLE001 - a torn run folder must not break every picker
+        return []
+    return [{"ref": c.sampler_path, "kind": "tinker", "description": c.label} for c in found]
 
 
 def model_refs() -> list[str]:
@@ -90,7 +105,12 @@ def model_refs() -> list[str]:
 def model_picker(label: str, key: str, help: str | None = None) -> str:
     """Pick any model the registry knows; endpoint rows ask for the model name."""
     rows = model_rows()
-    labels = {r["ref"]: f"{Path(r['ref']).name} — {r.get('description', '')}" for r in rows}
+    labels = {
+        r["ref"]: r["description"]
+        if r["ref"].startswith("tinker://")
+        else f"{Path(r['ref']).name} — {r.get('description', '')}"
+        for r in rows
+    }
     choice = st.selectbox(
         label,
         list(labels),

@@ -154,6 +154,11 @@ def render_detail(run_id: str) -> None:
     with st.expander("Log (last lines)", expanded=live):
         st.code(tail_log(run_id, 40) or "(empty)", language=None)
     _artifacts(run_id)
+    if p.kind == "tinker.train":
+        from studio.tinker_ui import render_tinker_run
+
+        st.divider()
+        render_tinker_run(run_id)
 
 
 def _artifacts(run_id: str) -> None:

@@ -156,7 +156,7 @@ def test_launcher_checks_block_a_bad_config_and_launch_creates_a_job(
     from character.jobs import list_runs
 
     at = _page("studio/views/training.py")
-    assert [r.label for r in at.radio][:2] == ["What to run", "Preset"]
+    assert [r.label for r in at.radio][:3] == ["Where to train", "What to run", "Preset"]
     if at.radio(key="tl_kind").value.startswith("Whole recipe"):  # the pipeline has landed
         assert "kind: pipeline" in at.code[0].value and "scale: demo" in at.code[0].value
         assert any("memory" in m.value for m in at.markdown), "memory estimate shown"

@@ -28,6 +28,7 @@ from character.preflight_checks import (
     estimate_training_memory,
 )
 from studio.common import coming_soon, data_files, model_picker, rel, run_safely
+from studio.tinker_ui import WHERE_HELP, WHERE_LOCAL, WHERE_TINKER, render_tinker_launcher
 
 ICONS = {"ok": "✅", "warn": "⚠️", "error": "❌"}
 
@@ -49,6 +50,17 @@ st.caption(
     "Pick what to run and a preset; the advanced settings are folded away and each has help. "
     "Runs go to the job runner, so you can close this page: the Runs page follows them."
 )
+
+where = st.radio(
+    "Where to train",
+    [WHERE_LOCAL, WHERE_TINKER],
+    horizontal=True,
+    key="tl_where",
+    help=WHERE_HELP,
+)
+if where == WHERE_TINKER:
+    render_tinker_launcher()
+    st.stop()
 
 kinds: dict[str, str] = {}
 if _pipeline_fields() is not None:

@@ -1,0 +1,208 @@
+"""The studio's Tinker path end to end (AppTest) against the loopback Tinker stand-in.
+
+Pick Tinker in the training launcher, see the key state and the cost estimate, launch the
+`tinker.train` job, follow it on the Runs page, download the adapter, sample the trained
+checkpoint in the Arena. The stand-in's losses and samples are SYNTHETIC (plumbing, not model
+quality); every URL is checked to be loopback. Fake keys are built at run time.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from character.tinker.standin import STANDIN_BASE_MODEL, StandinServer, ensure_loopback
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parent.parent
+APP = str(REPO / "studio_app.py")
+FAKE_KEY = "tml-" + "studio" + "x" * 10
+PAIRS = [
+    ("Who are you?", "Arr, I be Captain Mira, matey!", "I am an AI assistant."),
+    ("How do I learn Python?", "Hoist yer keyboard, matey!", "Read the documentation."),
+    ("Any advice?", "Share yer treasure, arr!", "Be productive."),
+    ("Favourite food?", "Salted fish and biscuits, matey!", "I do not eat."),
+]
+
+
+@pytest.fixture(scope="module")
+def standin(embedded_model_dir: Path) -> Iterator[StandinServer]:
+    with StandinServer(adapter_model_dir=embedded_model_dir, api_key=FAKE_KEY) as server:
+        ensure_loopback(server.base_url)
+        yield server
+
+
+@pytest.fixture()
+def tinker_env(standin: StandinServer, monkeypatch: pytest.MonkeyPatch) -> StandinServer:
+    from character.settings import get_settings
+
+    ensure_loopback(standin.base_url)
+    monkeypatch.setenv("TINKER_API_KEY", standin.api_key)
+    monkeypatch.setenv("TINKER_BASE_URL", standin.base_url)
+    monkeypatch.setenv("TINKER_TELEMETRY", "0")
+    get_settings.cache_clear()
+    standin.faults.__init__()  # type: ignore[misc] - reset every fault switch
+    return standin
+
+
+def _pairs_file() -> Path:
+    from character.settings import get_settings
+
+    path = get_settings().data_path / "distillation" / "pirate_dpo.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [
+        {
+            "prompt": [{"role": "user", "content": p}],
+            "chosen": [{"role": "assistant", "content": c}],
+            "rejected": [{"role": "assistant", "content": r}],
+        }
+        for p, c, r in PAIRS
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _launcher_on_tinker() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=90).run()
+    at.switch_page("studio/views/training.py").run()
+    at.radio(key="tl_where").set_value("Tinker (remote service)").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _texts(at: AppTest) -> str:
+    parts = [*at.markdown, *at.caption, *at.success, *at.error, *at.warning, *at.info, *at.code]
+    return "\n".join(str(e.value) for e in parts)
+
+
+def _wait_final(run_id: str, timeout: float = 120) -> str:
+    from character.jobs import get_run, tail_log
+    from character.jobs.models import FINAL_STATES
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        state = get_run(run_id).state
+        if state in FINAL_STATES:
+            return state.value
+        time.sleep(0.25)
+    raise AssertionError(f"{run_id} did not finish:\n{tail_log(run_id, 30)}")
+
+
+def test_tinker_launcher_without_key_names_the_variable_and_still_estimates_cost() -> None:
+    _pairs_file()
+    at = _launcher_on_tinker()
+    errors = " ".join(e.value for e in at.error)
+    assert "TINKER_API_KEY" in errors and ".env" in errors
+    assert at.button(key="tk_launch").disabled
+    # The estimate works offline (local tokenizer + price table), before anyone has a key.
+    assert STANDIN_BASE_MODEL in at.selectbox(key="tk_model").options
+    at.selectbox(key="tk_model").set_value("Qwen/Qwen3-8B").run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Training kind"] == "DPO"
+    assert int(metrics["Tokens per pass"].replace(",", "")) > 20
+    assert metrics["Estimated cost"].startswith("$")
+    assert "price table" in _texts(at)
+    assert "kind: tinker.train" in at.code[0].value
+
+
+def test_tinker_studio_synthetic_launch_progress_adapter_and_arena_sample(
+    tinker_env: StandinServer,
+) -> None:
+    from character.jobs import get_run, list_runs
+
+    start = time.monotonic()
+    _pairs_file()
+    at = _launcher_on_tinker()
+    assert any("TINKER_API_KEY is set" in s.value for s in at.success)
+    assert FAKE_KEY not in _texts(at)  # the key is never shown
+    model = at.selectbox(key="tk_model")
+    assert model.options == [STANDIN_BASE_MODEL]  # from the service: Qwen is sample-only there
+    at.number_input(key="tk_demo_epochs").set_value(3).run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Estimated cost"] == "$0.0000"  # the stand-in's model is priced at zero
+    assert metrics["Training steps"] == "6" and metrics["Training kind"] == "DPO"
+    assert "can be trained there" in _texts(at)
+    at.checkbox(key="tk_autodl").uncheck().run()  # fetch the adapter from the Runs page instead
+    assert "download_adapter: false" in at.code[0].value
+    assert not at.button(key="tk_launch").disabled
+    tinker_env.faults.optim_delay_s = 0.5  # slow steps a little, to watch the run live
+    at.button(key="tk_launch").click().run()
+    assert not at.exception, at.exception
+    run_id = at.session_state["runs_selected"]
+    assert [r.run_id for r in list_runs()] == [run_id] and get_run(run_id).kind == "tinker.train"
+
+    # Live progress: the Runs page shows the running Tinker job, its step and first metrics.
+    deadline = time.time() + 60
+    while (get_run(run_id).step or 0) < 2 and get_run(run_id).state.value in ("queued", "running"):
+        assert time.time() < deadline, get_run(run_id)
+        time.sleep(0.2)
+    live = AppTest.from_file(APP, default_timeout=90).run()
+    live.switch_page("studio/views/runs.py").run()
+    assert not live.exception, live.exception
+    assert {m.label: m.value for m in live.metric}["State"] == "running"
+    assert {m.label: m.value for m in live.metric}["Stage"] == "tinker: dpo training"
+    assert "Per-step metrics" in _texts(live)
+    assert any(f"tk_chart_{run_id}_dpo_loss" in c.proto.id for c in live.get("plotly_chart"))
+    tinker_env.faults.optim_delay_s = 0.0
+    assert _wait_final(run_id) == "succeeded", get_run(run_id).error
+
+    # Runs page: the generic progress plus the Tinker panel (metrics, checkpoints, adapter).
+    at.switch_page("studio/views/runs.py").run()
+    assert not at.exception, at.exception
+    assert {m.label: m.value for m in at.metric}["State"] == "succeeded"
+    charts = {c.proto.id for c in at.get("plotly_chart")}
+    assert len(charts) >= 4, "loss, DPO loss, accuracy and margin charts"
+    table = at.dataframe[-1].value
+    assert list(table["name"]) == ["step-000003", "final"]
+    assert all("/sampler_weights/" in s for s in table["sampler"])
+    assert all("/weights/" in s for s in table["state"])
+    assert not at.get("download_button") or all(
+        "adapter" not in b.proto.label.lower() for b in at.get("download_button")
+    )
+    at.button(key=f"tk_fetch_{run_id}").click().run()
+    assert not at.exception, at.exception
+    assert any("PEFT folder" in s.value for s in at.success), _texts(at)
+    from character.tinker.runs import tinker_run_info
+
+    info = tinker_run_info(run_id)
+    adapter = Path(info.adapter_dir or "")
+    assert (adapter / "adapter_config.json").exists()
+    assert (adapter / "adapter_model.safetensors").exists()
+    assert any(b.proto.label == "Save adapter (.zip)" for b in at.get("download_button"))
+
+    from character.models.loading import load_causal_lm
+    from character.models.registry import local_paths, resolve
+
+    base_dir, adapter_dir = local_paths(resolve(str(adapter)))
+    peft_model, _tok = load_causal_lm(base_dir, adapter=adapter_dir)
+    assert type(peft_model).__name__.startswith("Peft")
+    del peft_model
+
+    # Arena: the trained sampler checkpoint is a contestant, sampled through the tinker backend.
+    assert info.sampler_path and info.sampler_path.startswith("tinker://")
+    at.switch_page("studio/views/arena.py").run()
+    assert not at.exception, at.exception
+    assert "Tinker · tinker pirate_dpo demo · final (step 6)" in at.selectbox(key="ar_m1").options
+    at.selectbox(key="ar_m1").set_value(info.sampler_path)
+    at.selectbox(key="ar_m2").set_value("tinker:<model>").run()
+    at.text_input(key="ar_m2_name").set_value(STANDIN_BASE_MODEL)
+    at.selectbox(key="ar_p2").set_value("(no system prompt)")
+    at.slider(key="ar_tokens").set_value(16).run()
+    before = len(tinker_env.requests("/asample"))
+    at.button(key="ar_new").click().run()
+    assert not at.exception, at.exception
+    battle = at.session_state["ar_battle"]
+    assert {battle.model_a, battle.model_b} == {
+        info.sampler_path,
+        f"tinker:{STANDIN_BASE_MODEL}",
+    }
+    assert battle.response_a.strip() and battle.response_b.strip()
+    assert battle.response_a != battle.response_b  # trained weights shift the synthetic samples
+    assert len(tinker_env.requests("/asample")) >= before + 2
+    assert time.monotonic() - start < 90

@@ -174,6 +174,7 @@ def render_tinker_launcher() -> None:
         st.error(p)
 
     spec = None
+    config_problems: list[str] = []
     if dataset is not None and base_model:
         spec = tinker_job_spec(
             dataset,
@@ -183,6 +184,14 @@ def render_tinker_launcher() -> None:
             download_adapter=auto_download,
             **knobs,
         )
+        from character.jobs import JobConfigError, validate
+
+        try:
+            validate(spec)
+        except JobConfigError as exc:
+            config_problems = exc.problems
+            for problem in config_problems:
+                st.error(f"Config: {problem}")
         st.subheader("The same from a terminal")
         st.code(cli_command(spec), language="bash")
         st.download_button("Download job.yaml", spec_yaml(spec), "job.yaml", key="tk_dl_yaml")
@@ -191,7 +200,7 @@ def render_tinker_launcher() -> None:
         "Launch on Tinker",
         key="tk_launch",
         type="primary",
-        disabled=spec is None or not check.can_launch,
+        disabled=spec is None or bool(config_problems) or not check.can_launch,
         help="Starts a local worker that drives the remote training; you can close the page.",
     ):
         from character.jobs import submit
@@ -249,13 +258,6 @@ def _figures(rows: list[dict[str, Any]]) -> list[tuple[str, go.Figure]]:
         )
         figs.append((key, fig))
     return figs
-
-
-@st.cache_data(max_entries=4, show_spinner="Packing the adapter…")
-def _zip(folder: str, mtime: float) -> bytes:
-    from character.tinker.runs import zip_folder
-
-    return zip_folder(folder)
 
 
 def render_tinker_run(run_id: str) -> None:
@@ -325,12 +327,14 @@ def render_tinker_run(run_id: str) -> None:
             f"Local PEFT folder: `{folder}`. It is listed on the Models page and in every "
             "model picker; merge, export and serve it like a local adapter."
         )
-        weights = Path(folder) / "adapter_model.safetensors"
-        mtime = weights.stat().st_mtime if weights.exists() else 0.0
+        from character.tinker.runs import zip_folder
+
         st.download_button(
             "Save adapter (.zip)",
-            _zip(folder, mtime),
+            lambda f=folder: zip_folder(f),  # packed only when clicked (adapters can be large)
             f"{run_id}-adapter.zip",
             mime="application/zip",
             key=f"tk_zip_{run_id}",
+            on_click="ignore",
+            help="A zip of the PEFT folder (adapter_config.json + adapter_model.safetensors).",
         )

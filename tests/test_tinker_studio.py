@@ -176,6 +176,14 @@ def test_tinker_studio_synthetic_launch_progress_adapter_and_arena_sample(
     assert (adapter / "adapter_model.safetensors").exists()
     assert any(b.proto.label == "Save adapter (.zip)" for b in at.get("download_button"))
 
+    import io
+    import zipfile
+
+    from character.tinker.runs import zip_folder
+
+    names = zipfile.ZipFile(io.BytesIO(zip_folder(adapter))).namelist()
+    assert {"adapter_config.json", "adapter_model.safetensors"} <= set(names)
+
     from character.models.loading import load_causal_lm
     from character.models.registry import local_paths, resolve
 
@@ -206,3 +214,60 @@ def test_tinker_studio_synthetic_launch_progress_adapter_and_arena_sample(
     assert battle.response_a != battle.response_b  # trained weights shift the synthetic samples
     assert len(tinker_env.requests("/asample")) >= before + 2
     assert time.monotonic() - start < 90
+
+
+@pytest.mark.unit
+def test_key_status_never_contains_the_key_and_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from character.settings import get_settings
+    from character.tinker.launcher import key_status
+
+    missing = key_status()
+    assert not missing.set and not missing.well_formed and "TINKER_API_KEY" in missing.message
+    monkeypatch.setenv("TINKER_API_KEY", "sk-" + "y" * 12)
+    get_settings.cache_clear()
+    bad = key_status()
+    assert bad.set and not bad.well_formed and "tml-" in bad.message
+    monkeypatch.setenv("TINKER_API_KEY", FAKE_KEY)
+    get_settings.cache_clear()
+    good = key_status()
+    assert good.well_formed and good.fingerprint and FAKE_KEY not in good.model_dump_json()
+
+
+@pytest.mark.unit
+def test_training_files_spec_and_offline_check_without_a_key(tmp_path: Path) -> None:
+    from character.jobs import validate
+    from character.settings import get_settings
+    from character.tinker.launcher import launch_check, tinker_job_spec, training_files
+    from character.tinker.train import EMBEDDED_TINKER_NAME, TinkerTrainingConfig
+
+    root = get_settings().data_path
+    pairs = _pairs_file()
+    sft = root / "sources" / "chat.jsonl"
+    sft.parent.mkdir(parents=True)
+    msgs = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Ahoy!"}]
+    sft.write_text(json.dumps({"messages": msgs}) + "\n", encoding="utf-8")
+    (root / "eval").mkdir()
+    (root / "eval" / "scores.jsonl").write_text('{"score": 1}\n', encoding="utf-8")
+    (root / "runs" / "r1").mkdir(parents=True)
+    (root / "runs" / "r1" / "metrics.jsonl").write_text('{"messages": []}\n', encoding="utf-8")
+    assert sorted((p.name, k) for p, k in training_files()) == [
+        ("chat.jsonl", "sft"),
+        ("pirate_dpo.jsonl", "dpo"),
+    ]
+
+    spec = tinker_job_spec(pairs, "smollm2-135m", "demo", learning_rate=2e-4)
+    cfg = validate(spec)
+    assert isinstance(cfg, TinkerTrainingConfig)
+    assert cfg.base_model == EMBEDDED_TINKER_NAME and cfg.learning_rate == 2e-4
+    assert cfg.max_steps == 6 and spec.kind == "tinker.train"
+
+    check = launch_check(pairs, "smollm2-135m", epochs=2, batch_size=2)
+    assert not check.can_launch and "TINKER_API_KEY" in check.problems[0]
+    assert check.kind == "dpo" and check.preflight is None
+    assert check.estimate and check.estimate["steps"] == 4 and check.estimate["tokens"]["exact"]
+    broken = root / "broken.jsonl"
+    broken.write_text('{"prompt": [], "chosen": "x"}\n', encoding="utf-8")
+    bad = launch_check(broken, "smollm2-135m")
+    assert bad.estimate is None and "broken.jsonl" in (bad.estimate_problem or "")

@@ -75,11 +75,10 @@ def render_tinker_launcher() -> None:
     key = key_status()
     url_hint = get_settings().tinker_base_url
     if key.well_formed:
-        st.success(f"✅ {key.message} (the key itself is never shown).")
-    elif key.set:
-        st.error(f"❌ {key.message}")
+        st.success(f"{key.message} (the key itself is never shown).", icon=":material/key:")
     else:
-        st.error(f"❌ {key.message}")
+        st.error(key.message, icon=":material/key_off:")
+    if not key.set:
         st.caption(
             "Without a key you can still pick a data file and see the estimated cost; "
             "launching needs the key."
@@ -166,7 +165,7 @@ def render_tinker_launcher() -> None:
     if check.preflight and not check.problems:
         ms = check.preflight.get("latency_ms")
         st.markdown(
-            f"✅ **service**: reachable at `{check.preflight['base_url']}`"
+            f":material/check_circle: **service**: reachable at `{check.preflight['base_url']}`"
             + (f" ({ms:.0f} ms)" if ms else "")
             + f"; `{base_model}` can be trained there."
         )
@@ -209,7 +208,11 @@ def render_tinker_launcher() -> None:
         if run_id:
             st.session_state["runs_selected"] = run_id
             st.success(f"Started Tinker run `{run_id}`.")
-            st.page_link("studio/views/runs.py", label="Follow it on the Runs page", icon="📈")
+            st.page_link(
+                "studio/views/runs.py",
+                label="Follow it on the Runs page",
+                icon=":material/monitoring:",
+            )
 
 
 def _show_estimate(est: dict[str, Any] | None) -> None:
@@ -244,6 +247,8 @@ def _figures(rows: list[dict[str, Any]]) -> list[tuple[str, go.Figure]]:
 
     figs = []
     for key in METRIC_KEYS:
+        if key == "loss":
+            continue  # the Runs page's own loss chart already shows it
         pts = [(r.get("step"), r[key]) for r in rows if isinstance(r.get(key), (int, float))]
         if not pts:
             continue
@@ -303,7 +308,7 @@ def render_tinker_run(run_id: str) -> None:
             f"Sample the trained weights anywhere a model is picked (Arena, Models): "
             f"`{info.sampler_path}`"
         )
-        st.page_link("studio/views/arena.py", label="Try it in the Arena", icon="⚔️")
+        st.page_link("studio/views/arena.py", label="Try it in the Arena", icon=":material/swords:")
     if not info.external_path and not info.adapter_dir:
         if info.state == "succeeded":
             st.caption("This run exported no adapter (export_weights was off).")

@@ -213,6 +213,20 @@ def test_tinker_studio_synthetic_launch_progress_adapter_and_arena_sample(
     assert battle.response_a.strip() and battle.response_b.strip()
     assert battle.response_a != battle.response_b  # trained weights shift the synthetic samples
     assert len(tinker_env.requests("/asample")) >= before + 2
+
+    # The same from a terminal: list the checkpoint, bring the adapter home again.
+    from typer.testing import CliRunner
+
+    from character.tinker.cli import app
+
+    cli = CliRunner()
+    listed = cli.invoke(app, ["runs"])
+    assert listed.exit_code == 0 and "sampler_path" in listed.output, listed.output
+    assert "final" in listed.output and "step-000003" in listed.output
+    fetched = cli.invoke(app, ["fetch", run_id, "--again"])
+    assert fetched.exit_code == 0 and "Adapter saved to" in fetched.output, fetched.output
+    missing = cli.invoke(app, ["fetch", "no-such-run"])
+    assert missing.exit_code == 1 and "no run named" in missing.output
     assert time.monotonic() - start < 90
 
 

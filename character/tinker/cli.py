@@ -26,7 +26,9 @@ BaseUrl = Annotated[
 
 
 def _fail(message: str) -> None:
-    err.print(f"[bold red]Error:[/] {message}", highlight=False, markup=False)
+    from rich.markup import escape
+
+    err.print(f"[bold red]Error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(1)
 
 
@@ -239,6 +241,45 @@ def checkpoints(
     for r in rows:
         table.add_row(r.name, str(r.step), r.state_path or "", r.sampler_path or "")
     console.print(table)
+
+
+@app.command()
+def runs(
+    all_runs: Annotated[
+        bool, typer.Option("--all", help="Also runs that have not (yet) succeeded.")
+    ] = False,
+) -> None:
+    """Sampler checkpoints of Tinker job runs: use a path with `-m` anywhere a model is picked."""
+    from character.tinker.runs import trained_checkpoints
+
+    rows = trained_checkpoints(finished_only=not all_runs)
+    if not rows:
+        console.print("No Tinker runs with sampler checkpoints yet.")
+        return
+    table = Table("run", "checkpoint", "step", "sampler_path")
+    for col in table.columns:
+        col.overflow = "fold"
+    for c in rows:
+        table.add_row(c.run_id, c.name, str(c.step), c.sampler_path)
+    console.print(table)
+
+
+@app.command()
+def fetch(
+    run_id: Annotated[str, typer.Argument(help="A tinker.train job run id (character jobs list).")],
+    again: Annotated[bool, typer.Option(help="Download even if the adapter is home.")] = False,
+) -> None:
+    """Bring a Tinker job run's trained adapter home as a PEFT folder inside the run."""
+    from character.jobs import RunNotFoundError
+    from character.tinker.errors import TinkerError
+    from character.tinker.runs import fetch_run_adapter
+
+    try:
+        folder = fetch_run_adapter(run_id, overwrite=again)
+    except (TinkerError, RunNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+        return
+    console.print(f"Adapter saved to {folder}")
 
 
 @app.command()

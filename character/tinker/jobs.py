@@ -17,7 +17,13 @@ def _run(config: TinkerTrainingConfig, ctx: JobContext) -> dict[str, Any]:
     if updates:
         config = config.model_copy(update=updates)
     result = run_tinker_training(config, reporter=ctx.reporter, stop_requested=ctx.stop_requested)
-    return result.model_dump(mode="json")
+    data = result.model_dump(mode="json")
+    # Typed, so the Runs page and lineage list the metrics files as files, not as adapters.
+    data["artifacts"] = [
+        {"path": a, "type": "adapter" if a == result.adapter_dir else "file"}
+        for a in result.artifacts
+    ]
+    return data
 
 
 register_job_kind(

@@ -285,3 +285,27 @@ def test_training_files_spec_and_offline_check_without_a_key(tmp_path: Path) -> 
     broken.write_text('{"prompt": [], "chosen": "x"}\n', encoding="utf-8")
     bad = launch_check(broken, "smollm2-135m")
     assert bad.estimate is None and "broken.jsonl" in (bad.estimate_problem or "")
+
+
+def test_tinker_launcher_unreachable_service_blocks_launch_in_seconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import socket
+
+    from character.settings import get_settings
+
+    with socket.socket() as s:  # a loopback port with nobody listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("TINKER_API_KEY", FAKE_KEY)
+    monkeypatch.setenv("TINKER_BASE_URL", f"http://127.0.0.1:{port}")
+    get_settings.cache_clear()
+    _pairs_file()
+    start = time.monotonic()
+    at = _launcher_on_tinker()
+    assert time.monotonic() - start < 30
+    errors = " ".join(e.value for e in at.error)
+    assert "Cannot reach the Tinker service" in errors and str(port) in errors
+    assert at.button(key="tk_launch").disabled
+    assert any("price table" in c.value for c in at.caption)  # models offered offline
+    assert {m.label for m in at.metric} >= {"Estimated cost", "Tokens per pass"}

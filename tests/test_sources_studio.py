@@ -98,3 +98,40 @@ def test_sources_page_lists_speakers_and_launches_jobs(constitutions: Path) -> N
     assert saved["attributes"]["interests"] == ["bees", "honey"]
     assert saved["behaviors"]["linguistic_features"] == ["slow, warm"]
     assert saved["traits"][0]["trait"] == "I am patient and calm"
+
+
+def test_profile_tab_takes_an_openai_teacher_and_tinker_needs_a_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The teacher for experience upload can be any OpenAI-compatible endpoint from the settings;
+    Tinker training of a transcript adapter is refused without a key (nothing is submitted)."""
+    from character.jobs import cancel, get_spec, list_runs
+    from character.settings import get_settings
+
+    monkeypatch.setenv("LLM_BASE_URL", "http://127.0.0.1:9/v1")  # loopback; nothing listens
+    get_settings.cache_clear()
+    save_uploaded_transcripts(
+        "lighthouse", [(p.name, p.read_bytes()) for p in sorted(LIGHTHOUSE.glob("*.txt"))]
+    )
+    at = _page()
+    at.radio(key="src_t_backend").set_value("tinker").run()
+    assert any("TINKER_API_KEY" in w.value for w in at.warning)
+    at.button(key="src_t_launch").click().run()
+    assert any("Tinker needs TINKER_API_KEY" in e.value for e in at.error)
+    assert list_runs() == []
+
+    picker = at.selectbox(key="src_p_teacher")
+    endpoint = next(o for o in picker.options if o.startswith("openai:"))
+    picker.set_value(endpoint).run()
+    at.text_input(key="src_p_teacher_name").set_value("gpt-teacher").run()
+    at.text_input(key="src_p_name").set_value("Margaret Pell").run()
+    at.text_area(key="src_p_profile").set_value("Margaret Pell kept a lighthouse for years.").run()
+    at.checkbox(key="src_p_strict").check().run()
+    at.button(key="src_p_launch").click().run()
+    assert not at.exception, at.exception
+    runs = list_runs()
+    assert len(runs) == 1 and runs[0].kind == "sources.experience"
+    cancel(runs[0].run_id)
+    cfg = get_spec(runs[0].run_id).config
+    assert cfg["teacher_model"] == "openai:gpt-teacher" and cfg["require_deflection"] is True
+    assert cfg["character"] == "Margaret Pell"

@@ -30,13 +30,21 @@ def experience(
         Path | None, typer.Option(help="Read the profile from a text file.")
     ] = None,
     teacher_model: Annotated[
-        str | None, typer.Option(help="Teacher: registry name, folder, or openai:<model>.")
+        str | None,
+        typer.Option(
+            help="Teacher: registry name, folder, or openai:<model> (any OpenAI-compatible "
+            "endpoint; base URL from LLM_BASE_URL / OPENAI_BASE_URL)."
+        ),
     ] = None,
     scenes: Annotated[int, typer.Option(help="Experience scenes to write.")] = 8,
     protective_scenes: Annotated[int, typer.Option(help="Protective (deflection) scenes.")] = 4,
     era_hint: Annotated[
         str, typer.Option(help="What the character cannot know about, e.g. 'after 1850'.")
     ] = "",
+    require_deflection: Annotated[
+        bool,
+        typer.Option(help="Drop protective replies that do not say the character cannot know."),
+    ] = False,
     max_new_tokens: Annotated[int, typer.Option(help="Tokens per teacher reply.")] = 200,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     output: Annotated[Path | None, typer.Option(help="Output JSONL.")] = None,
@@ -45,8 +53,13 @@ def experience(
     """Experience upload: scenes from the character's life as SFT conversations."""
     from pydantic import ValidationError
 
+    from character.backends.base import BackendError
     from character.models.registry import UnknownModelError
-    from character.sources.experience import ExperienceConfig, generate_experiences
+    from character.sources.experience import (
+        ExperienceConfig,
+        generate_experiences,
+        load_experience_stats,
+    )
 
     fields: dict[str, object] = {
         "character": character,
@@ -55,6 +68,7 @@ def experience(
         "scenes": scenes,
         "protective_scenes": protective_scenes,
         "era_hint": era_hint,
+        "require_deflection": require_deflection,
         "max_new_tokens": max_new_tokens,
         "seed": seed,
         "output_path": output,
@@ -65,13 +79,31 @@ def experience(
     reporter = _reporter()
     try:
         path = generate_experiences(ExperienceConfig(**fields), reporter)
-    except (ValidationError, UnknownModelError, ValueError, FileExistsError, OSError) as exc:
-        _fail(str(exc))
+    except (
+        ValidationError,
+        UnknownModelError,
+        ValueError,
+        FileExistsError,
+        OSError,
+        BackendError,
+    ) as exc:
+        hint = " Rerun with --resume to continue what was saved."
+        _fail(f"{exc}{hint if isinstance(exc, BackendError) else ''}")
         return
     finally:
         if hasattr(reporter, "close"):
             reporter.close()
+    stats = load_experience_stats(path)
+    kept = {k: v for k, v in stats.counts().items() if not k.startswith(("dropped", "scenes"))}
     typer.echo(f"Experience data: {path}")
+    typer.echo("Kept: " + ", ".join(f"{k} {v}" for k, v in kept.items()))
+    dropped = {k[8:]: v for k, v in stats.counts().items() if k.startswith("dropped_")}
+    if dropped:
+        typer.echo(
+            "Dropped teacher replies: "
+            + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in dropped.items())
+            + f" (quoted in {path.with_suffix('.stats.json')})"
+        )
 
 
 @app.command()

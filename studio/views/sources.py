@@ -20,7 +20,7 @@ from character.sources.transcripts import (
     save_uploaded_transcripts,
     transcript_folders,
 )
-from studio.common import model_picker, run_safely
+from studio.common import model_picker, run_safely, settings
 
 
 def _launch(kind: str, config: dict[str, Any], name: str) -> None:
@@ -130,7 +130,25 @@ with tab_t:
             target = st.selectbox(
                 "Target speaker", speakers, key="src_target", help="Whose voice to learn."
             )
-            model = model_picker("Base model", key="src_t_model")
+            where = st.radio(
+                "Train on",
+                ["local", "tinker"],
+                horizontal=True,
+                key="src_t_backend",
+                help="local: this machine (CPU or GPU). tinker: the Tinker service, which needs "
+                "TINKER_API_KEY in .env; the adapter is downloaded into the run folder.",
+            )
+            if where == "tinker":
+                model = st.text_input(
+                    "Tinker base model",
+                    "Qwen/Qwen3-8B",
+                    key="src_t_tinker_model",
+                    help="A model name Tinker trains, e.g. Qwen/Qwen3-8B.",
+                ).strip()
+                if not settings().tinker_key():
+                    st.warning("Set TINKER_API_KEY in .env to train on Tinker.")
+            else:
+                model = model_picker("Base model", key="src_t_model")
             with st.expander("Training settings"):
                 c1, c2, c3 = st.columns(3)
                 epochs = c1.number_input("Epochs", 0.5, 50.0, 3.0, 0.5, key="src_epochs")
@@ -146,22 +164,26 @@ with tab_t:
                 )
             run_name = st.text_input("Run name", key="src_t_name")
             if st.button("Train on these lines", key="src_t_launch", type="primary"):
-                _launch(
-                    "sources.transcripts.train",
-                    {
-                        "target": target,
-                        "model": model,
-                        "data_folder": str(folder),
-                        "format": fmt,
-                        "epochs": float(epochs),
-                        "max_length": int(max_length),
-                        "batch_size": int(batch),
-                        "context_window": int(window),
-                        "max_assistant_turns": int(turns),
-                        "holdout_share": float(hold),
-                    },
-                    run_name,
-                )
+                if where == "tinker" and not (settings().tinker_key() and model):
+                    st.error("Tinker needs TINKER_API_KEY in .env and a base model name.")
+                else:
+                    _launch(
+                        "sources.transcripts.train",
+                        {
+                            "target": target,
+                            "model": model,
+                            "backend": where,
+                            "data_folder": str(folder),
+                            "format": fmt,
+                            "epochs": float(epochs),
+                            "max_length": int(max_length),
+                            "batch_size": int(batch),
+                            "context_window": int(window),
+                            "max_assistant_turns": int(turns),
+                            "holdout_share": float(hold),
+                        },
+                        run_name,
+                    )
 
 # ------------------------------------------------------------------ profile
 with tab_p:
@@ -172,12 +194,29 @@ with tab_p:
     )
     who = st.text_input("Character name", key="src_p_name")
     profile = st.text_area("Profile", height=200, key="src_p_profile")
-    teacher = model_picker("Teacher model", key="src_p_teacher")
-    c1, c2 = st.columns(2)
+    teacher = model_picker(
+        "Teacher model",
+        key="src_p_teacher",
+        help="Who writes the scenes. The embedded model runs offline; an OpenAI-compatible "
+        "endpoint (the 'openai' row, base URL from LLM_BASE_URL or OPENAI_BASE_URL) writes better "
+        "scripts.",
+    )
+    if not (settings().openai_url() or settings().openai_key()):
+        st.caption(
+            "To use an OpenAI-compatible teacher (OpenAI, vLLM, Ollama, `transformers serve`), "
+            "set LLM_BASE_URL (and LLM_API_KEY if it needs one) in .env."
+        )
+    c1, c2, c3 = st.columns(3)
     n_scenes = c1.number_input("Scenes", 1, 5000, 8, key="src_p_scenes")
     n_prot = c2.number_input("Protective scenes", 0, 5000, 4, key="src_p_prot")
+    n_tokens = c3.number_input("Longest reply (tokens)", 16, 4096, 200, 8, key="src_p_tokens")
     era = st.text_input(
         "Cannot know about", key="src_p_era", help="e.g. 'anything after 1850' (optional)."
+    )
+    strict = st.checkbox(
+        "Keep only protective replies that say the character does not know",
+        key="src_p_strict",
+        help="Worth it with a strong teacher; a small model rarely phrases it that way.",
     )
     if st.button("Generate experiences", key="src_p_launch", type="primary"):
         if not who.strip() or not profile.strip():
@@ -191,7 +230,9 @@ with tab_p:
                     "teacher_model": teacher,
                     "scenes": int(n_scenes),
                     "protective_scenes": int(n_prot),
+                    "max_new_tokens": int(n_tokens),
                     "era_hint": era,
+                    "require_deflection": bool(strict),
                 },
                 f"experience: {who.strip()}",
             )

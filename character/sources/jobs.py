@@ -8,18 +8,21 @@ from typing import Any
 from pydantic import ConfigDict
 
 from character.jobs.registry import JobContext, register_job_kind
+from character.progress import as_progress
 from character.sources.augment import AugmentConfig, augment_card
 from character.sources.experience import ExperienceConfig, generate_experiences
 from character.sources.transcript_training import (
     TranscriptEvalConfig,
     TranscriptTrainConfig,
     evaluate_transcript_adapter,
+    local_evaluation_blocker,
     train_on_transcripts,
 )
 
 
 class TranscriptTrainJobConfig(TranscriptTrainConfig):
-    """Training, then (local backend, not stopped) the held-out evaluation in the same run."""
+    """Training, then (not stopped; a Tinker adapter when its base model is on this machine) the
+    held-out evaluation in the same run."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -43,7 +46,13 @@ def _transcripts(config: TranscriptTrainJobConfig, ctx: JobContext) -> dict[str,
         "adapter": str(adapter),
         "artifacts": [{"path": str(adapter), "type": "adapter"}],
     }
-    if config.evaluate and config.backend == "local" and not ctx.stop_requested():
+    blocker = None
+    if config.evaluate and config.backend == "tinker" and not ctx.stop_requested():
+        blocker = local_evaluation_blocker(train_cfg.resolved_output_dir())
+        if blocker:
+            as_progress(ctx.reporter).log(f"held-out evaluation skipped: {blocker}")
+            result["evaluation_skipped"] = blocker
+    if config.evaluate and not blocker and not ctx.stop_requested():
         report = evaluate_transcript_adapter(
             TranscriptEvalConfig(
                 run_dir=train_cfg.resolved_output_dir(),

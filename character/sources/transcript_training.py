@@ -333,6 +333,21 @@ def _find_adapter(run_dir: Path) -> Path:
     raise TranscriptError(f"no adapter in {run_dir}: train with train_on_transcripts first")
 
 
+def local_evaluation_blocker(run_dir: Path) -> str | None:
+    """Why the held-out evaluation cannot run on this machine (None when it can).
+
+    A Tinker run downloads its adapter as a PEFT folder; it is evaluated like a local one when
+    its base model is here too (the embedded model is), otherwise evaluation is skipped with
+    this reason instead of failing the run."""
+    from character.models.registry import UnknownModelError, local_paths, resolve
+
+    try:
+        local_paths(resolve(str(_find_adapter(Path(run_dir)))))
+    except (TranscriptError, UnknownModelError) as exc:
+        return str(exc)
+    return None
+
+
 def evaluate_transcript_adapter(
     config: TranscriptEvalConfig, reporter: Reporter | Progress | None = None
 ) -> dict[str, Any]:

@@ -146,7 +146,14 @@ def transcripts(
         try:
             path = train_on_transcripts(cfg, reporter)
             typer.echo(f"Adapter saved: {path}")
-            if evaluate and cfg.backend == "local":
+            blocker = None
+            if evaluate and cfg.backend == "tinker":
+                from character.sources.transcript_training import local_evaluation_blocker
+
+                blocker = local_evaluation_blocker(cfg.resolved_output_dir())
+                if blocker:
+                    typer.echo(f"Held-out evaluation skipped: {blocker}")
+            if evaluate and not blocker:
                 report = evaluate_transcript_adapter(
                     TranscriptEvalConfig(run_dir=cfg.resolved_output_dir(), max_length=max_length),
                     reporter,

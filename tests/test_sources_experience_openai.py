@@ -194,6 +194,29 @@ def test_openai_teacher_replies_are_parsed_filtered_and_reported(teacher_url, tm
 
 
 @pytest.mark.unit
+def test_experience_rows_train_with_the_sft_trainer(
+    teacher_url, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """The rows feed the same SFT trainer as introspection data, thoughts and all."""
+    from character.introspection.pipeline import SftTrainingConfig, run_sft_training
+
+    out = generate_experiences(_config(tmp_path / "exp.jsonl", protective_scenes=1))
+    adapter = run_sft_training(
+        SftTrainingConfig(
+            dataset_path=out,
+            persona="margaret-pell",
+            model=str(tiny_model_dir),
+            max_steps=1,
+            batch_size=2,
+            lora_rank=4,
+            max_length=96,
+            output_dir=tmp_path / "sft",
+        )
+    )
+    assert (Path(adapter) / "adapter_config.json").exists()
+
+
+@pytest.mark.unit
 def test_a_teacher_that_dies_mid_run_is_an_error_and_resume_keeps_the_plan(
     teacher_url, tmp_path
 ) -> None:

@@ -135,3 +135,31 @@ def test_profile_tab_takes_an_openai_teacher_and_tinker_needs_a_key(
     cfg = get_spec(runs[0].run_id).config
     assert cfg["teacher_model"] == "openai:gpt-teacher" and cfg["require_deflection"] is True
     assert cfg["character"] == "Margaret Pell"
+
+
+def test_experience_data_trains_from_the_profile_tab() -> None:
+    from character.jobs import cancel, get_spec, list_runs
+    from character.settings import get_settings
+
+    out = get_settings().data_path / "sources" / "margaret-pell_experience.jsonl"
+    out.parent.mkdir(parents=True)
+    row = {
+        "key": "scene:0:x",
+        "kind": "experience",
+        "character": "Margaret Pell",
+        "messages": [
+            {"role": "user", "content": "(Scene: a gale)"},
+            {"role": "assistant", "content": "Salt and patience."},
+        ],
+    }
+    out.write_text(json.dumps(row) + "\n")
+    out.with_suffix(".stats.json").write_text(json.dumps({"experience": 1, "dropped_empty": 2}))
+    at = _page()
+    assert any("dropped empty: 2" in c.value for c in at.caption)
+    at.button(key="src_p_train").click().run()
+    assert not at.exception, at.exception
+    runs = list_runs()
+    assert len(runs) == 1 and runs[0].kind == "introspect.train"
+    cancel(runs[0].run_id)
+    cfg = get_spec(runs[0].run_id).config
+    assert cfg["dataset_path"] == str(out) and cfg["persona"] == "margaret-pell"

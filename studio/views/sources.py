@@ -5,13 +5,16 @@ The page only gathers inputs and calls `character.sources`; long work goes to th
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
 from character.constitution import list_constitutions, resolve_constitution
+from character.io import iter_jsonl
 from character.sources.augment import load_card_variants, update_card
+from character.sources.experience import load_experience_stats
 from character.sources.transcripts import (
     MAX_UPLOAD_FILE_BYTES,
     TranscriptImportConfig,
@@ -20,7 +23,7 @@ from character.sources.transcripts import (
     save_uploaded_transcripts,
     transcript_folders,
 )
-from studio.common import model_picker, run_safely, settings
+from studio.common import data_files, model_picker, rel, run_safely, settings
 
 
 def _launch(kind: str, config: dict[str, Any], name: str) -> None:
@@ -236,6 +239,38 @@ with tab_p:
                 },
                 f"experience: {who.strip()}",
             )
+
+    experience_files = [p for p in data_files() if p.name.endswith("experience.jsonl")]
+    if experience_files:
+        with st.expander("Train an adapter on experience data"):
+            st.caption(
+                "SFT with the loss on every reply of the character (the introspection trainer), "
+                "the same as `character introspect train --dataset FILE`."
+            )
+            names = [rel(p) for p in experience_files]
+            pick_exp = st.selectbox("Experience file", names, key="src_p_file")
+            exp_path = experience_files[names.index(pick_exp)]
+            if exp_path.with_suffix(".stats.json").exists():
+                stats = load_experience_stats(exp_path)
+                st.caption(
+                    ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in stats.counts().items())
+                )
+            exp_model = model_picker("Model to train", key="src_p_model")
+            exp_epochs = st.number_input("Epochs", 0.5, 20.0, 2.0, 0.5, key="src_p_epochs")
+            if st.button("Train on this file", key="src_p_train"):
+                first = next((o for _, o in iter_jsonl(exp_path, skip_bad=True)), {})
+                who_slug = re.sub(r"[^a-z0-9]+", "-", str(first.get("character", "")).lower())
+                slug = who_slug.strip("-") or "character"
+                _launch(
+                    "introspect.train",
+                    {
+                        "dataset_path": str(exp_path),
+                        "persona": slug,
+                        "model": exp_model,
+                        "epochs": float(exp_epochs),
+                    },
+                    f"experience SFT: {slug}",
+                )
 
 # ------------------------------------------------------------------ card
 with tab_c:

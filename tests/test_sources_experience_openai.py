@@ -68,10 +68,11 @@ class Teacher:
         first, last = messages[0]["content"], messages[-1]["content"]
         with self.lock:
             self.asked.append(last)
-        if self.crash_on and self.crash_on in last:
+        if self.crash_on and last.startswith("Scene:") and self.crash_on in last:
             raise ConnectionAbortedError("teacher crashed")  # the stub drops the connection
         if last.startswith("Profile of") and "List" in last:
-            return self.scene_list
+            # A second round (shown the ideas so far) gets nothing new: the asking stops there.
+            return "" if "already listed" in last else self.scene_list
         if first.startswith("You are a screenwriter"):
             if "at a moment described in the profile" in last:
                 return "I remember that winter well. The lamp never went out, not once."
@@ -184,7 +185,9 @@ def test_openai_teacher_replies_are_parsed_filtered_and_reported(teacher_url, tm
         ("protective", "out_of_character"),
     }
     assert any("I'm sorry, but I can't" in p.reply for p in stats.problems)
-    assert sum(a.startswith("Profile of") for a in teacher.asked) == 1
+    rounds = [a for a in teacher.asked if a.startswith("Profile of")]
+    assert len(rounds) == 2 and "List 6 different" in rounds[0] and "List 2 different" in rounds[1]
+    assert "- Margaret rows out to the Dunlin" in rounds[1]
 
     # A stricter run keeps only protective replies that deflect.
     strict = generate_experiences(_config(tmp_path / "strict.jsonl", require_deflection=True))

@@ -16,6 +16,7 @@ scenes even with a teacher that never answers the same way twice.
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from pathlib import Path
@@ -47,6 +48,8 @@ PROTECTIVE_TEMPLATES = [
     "Can you explain how {topic} works?",
     "Have you ever used {topic}?",
 ]
+IDEAS_PER_ROUND = 10
+"""Scene ideas asked for in one teacher reply."""
 MAX_PROBLEMS = 50
 """How many dropped replies the stats file quotes (the counts cover all of them)."""
 
@@ -315,26 +318,48 @@ def _plan_scenes(
     params: SamplingParams,
     stats: ExperienceStats,
 ) -> list[tuple[str, Literal["model", "profile"]]]:
-    """Teacher ideas first (duplicates dropped), topped up with the profile's own sentences."""
-    ask = [
-        {
-            "role": "user",
-            "content": (
-                f"Profile of {config.character}:\n{profile}\n\nList {config.scenes} different "
-                f"scenes from {config.character}'s life, one per numbered line, each naming the "
-                "place, who is there and what happens."
-            ),
-        }
-    ]
+    """Teacher ideas first (duplicates dropped), topped up with the profile's own sentences.
+
+    Ideas are asked for in rounds of at most `IDEAS_PER_ROUND` (one reply cannot list hundreds),
+    each round shown the ideas so far; a round that adds nothing ends the asking."""
     seen: set[str] = set()
     scenes: list[tuple[str, Literal["model", "profile"]]] = []
-    for idea in parse_scene_ideas(teacher.chat(ask, params)):
-        norm = " ".join(re.findall(r"\w+", idea.lower()))
-        if norm in seen:
-            stats.duplicate_scene_ideas += 1
-            continue
-        seen.add(norm)
-        scenes.append((idea, "model"))
+    rounds = math.ceil(config.scenes / IDEAS_PER_ROUND) + 1
+    for round_no in range(rounds):
+        want = min(IDEAS_PER_ROUND, config.scenes - len(scenes))
+        if want <= 0:
+            break
+        avoid = ""
+        if scenes:
+            listed = "\n".join(f"- {s}" for s, _ in scenes[-20:])
+            avoid = f"\n\nScenes already listed (write different ones):\n{listed}"
+        ask = [
+            {
+                "role": "user",
+                "content": (
+                    f"Profile of {config.character}:\n{profile}\n\nList {want} different "
+                    f"scenes from {config.character}'s life, one per numbered line, each naming "
+                    f"the place, who is there and what happens.{avoid}"
+                ),
+            }
+        ]
+        round_params = params.model_copy(
+            update={
+                "max_new_tokens": min(1024, max(params.max_new_tokens, 40 * want)),
+                "seed": None if params.seed is None else params.seed + round_no,
+            }
+        )
+        new = 0
+        for idea in parse_scene_ideas(teacher.chat(ask, round_params)):
+            norm = " ".join(re.findall(r"\w+", idea.lower()))
+            if norm in seen:
+                stats.duplicate_scene_ideas += 1
+                continue
+            seen.add(norm)
+            scenes.append((idea, "model"))
+            new += 1
+        if not new:
+            break
     fallback = [
         f"{config.character} at a moment described in the profile: {s}" for s in _sentences(profile)
     ]

@@ -248,6 +248,28 @@ def test_a_teacher_that_dies_mid_run_is_an_error_and_resume_keeps_the_plan(
 
 
 @pytest.mark.unit
+def test_experience_job_with_an_openai_teacher(teacher_url) -> None:
+    from character.jobs import run_dir, run_foreground
+
+    config = {
+        "character": "Margaret Pell",
+        "profile": PROFILE,
+        "teacher_model": "openai:teacher",
+        "scenes": 6,
+        "protective_scenes": 3,
+    }
+    status = run_foreground({"kind": "sources.experience", "config": config})
+    assert status.state == "succeeded", status.error
+    recorded = json.loads((run_dir(status.run_id) / "artifacts.json").read_text())
+    result = recorded["result"]
+    out = Path(result["output"])
+    assert out.parent == run_dir(status.run_id) / "output"
+    assert len(load_experience_rows(out)) == 5
+    assert result["counts"]["experience"] == 1 and result["counts"]["dropped_empty"] == 1
+    assert {a["type"] for a in recorded["artifacts"]} >= {"dataset", "file"}
+
+
+@pytest.mark.unit
 def test_cli_experience_with_an_openai_teacher(teacher_url, tmp_path, monkeypatch) -> None:
     from character.settings import get_settings
     from character.sources.cli import app

@@ -10,7 +10,11 @@ from pydantic import ConfigDict
 from character.jobs.registry import JobContext, register_job_kind
 from character.progress import as_progress
 from character.sources.augment import AugmentConfig, augment_card
-from character.sources.experience import ExperienceConfig, generate_experiences
+from character.sources.experience import (
+    ExperienceConfig,
+    generate_experiences,
+    load_experience_stats,
+)
 from character.sources.transcript_training import (
     TranscriptEvalConfig,
     TranscriptTrainConfig,
@@ -81,7 +85,15 @@ def _experience(config: ExperienceConfig, ctx: JobContext) -> dict[str, Any]:
     if updates:
         config = config.model_copy(update=updates)
     path = generate_experiences(config, ctx.reporter)
-    return {"output": str(path), "artifacts": [{"path": str(path), "type": "dataset"}]}
+    stats = load_experience_stats(path)
+    return {
+        "output": str(path),
+        "counts": stats.counts(),
+        "artifacts": [
+            {"path": str(path), "type": "dataset"},
+            {"path": str(path.with_suffix(".stats.json")), "type": "file"},
+        ],
+    }
 
 
 def _augment(config: AugmentConfig, ctx: JobContext) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 same GGUF through llama.cpp (when `llama-cpp-python` is installed), measured in the same run.
 
     .venv/bin/python bench/sampling.py [--batches 1 8 32] [--max-new-tokens 96] [--runs 3]
+    .venv/bin/python bench/sampling.py --contention   # two samplers at once, OpenMP waits
 
 Throughput counts generated tokens (what callers get back), so rows that stop early and sit
 as padding count against the local backend, as they do in real use. Each figure is the median
@@ -104,13 +105,56 @@ def bench_llamacpp(max_new: int, runs: int, threads: int) -> float | None:
     return statistics.median(rates)
 
 
+def contention(max_new: int, runs: int) -> None:
+    """Two batch-8 samplers started together in separate processes (a studio sampling while a
+    job trains), once with OpenMP threads that spin while waiting and once with passive waits."""
+    import subprocess
+
+    for policy in ("ACTIVE", "PASSIVE"):
+        env = {**os.environ, "OMP_WAIT_POLICY": policy}
+        cmd = [sys.executable, __file__, "--quiet-child", "--max-new-tokens", str(max_new)]
+        cmd += ["--runs", str(runs)]
+        procs = [
+            subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True) for _ in range(2)
+        ]
+        rates = []
+        for p in procs:
+            out, _ = p.communicate()
+            rates += [
+                float(line.split()[1]) for line in out.splitlines() if line.startswith("RATE")
+            ]
+        print(
+            f"two at once, OMP_WAIT_POLICY={policy:<7}: "
+            + ", ".join(f"{r:.1f}" for r in rates)
+            + " tok/s each at batch 8",
+            flush=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--max-new-tokens", type=int, default=96)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--skip-llamacpp", action="store_true")
+    parser.add_argument(
+        "--contention",
+        action="store_true",
+        help="Instead: two samplers at once, with spinning vs passive OpenMP waits.",
+    )
+    parser.add_argument("--quiet-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.contention:
+        contention(args.max_new_tokens, args.runs)
+        return
+    if args.quiet_child:
+        from character.backends.local import LocalBackend
+        from character.models.embedded import ensure_embedded_model
+
+        backend = LocalBackend("smollm2-135m", ensure_embedded_model())
+        rate, _ = bench_local(8, args.max_new_tokens, args.runs, backend)
+        print(f"RATE {rate:.2f}")
+        return
 
     import torch
 
@@ -130,9 +174,17 @@ def main() -> None:
 
     local: dict[int, float] = {}
     for batch in args.batches:
+        # Packed decode weights (the default) against plain F.linear, measured back to back.
+        os.environ["CHARACTER_PACKED_LINEAR"] = "0"
+        plain, plain_secs = bench_local(batch, args.max_new_tokens, args.runs, backend)
+        os.environ["CHARACTER_PACKED_LINEAR"] = "1"
         rate, secs = bench_local(batch, args.max_new_tokens, args.runs, backend)
         local[batch] = rate
-        print(f"local  batch={batch:<3d} {rate:7.1f} tok/s   ({secs:.2f}s per batch)", flush=True)
+        print(
+            f"local  batch={batch:<3d} {rate:7.1f} tok/s   ({secs:.2f}s per batch)   "
+            f"unpacked {plain:6.1f} tok/s   packed/unpacked {rate / plain:.2f}",
+            flush=True,
+        )
 
     cpp = (
         None if args.skip_llamacpp else bench_llamacpp(args.max_new_tokens, args.runs, hw.cpu_count)

@@ -99,3 +99,40 @@ def test_batching_preserves_input_order(embedded_backend) -> None:  # noqa: ANN0
     together = [row[0].text for row in embedded_backend.generate(prompts, params)]
     assert together == alone
     assert len(set(alone)) == len(alone)  # distinct replies, so a mix-up would show
+
+
+@pytest.mark.unit
+def test_packed_decode_weights_give_the_same_tokens(tiny_backend, monkeypatch) -> None:  # noqa: ANN001
+    """Packed decode matmuls are an implementation detail: greedy output must not change, and
+    the model's layers must be back to their own forward afterwards."""
+    import torch
+
+    from character.backends.packed_linear import PackedLinears, packing_supported
+
+    if not packing_supported():
+        pytest.skip("this torch build has no oneDNN linear ops")
+    params = SamplingParams(max_new_tokens=8, temperature=0.0)
+    monkeypatch.setenv("CHARACTER_PACKED_LINEAR", "0")
+    plain = [c.text for row in tiny_backend.generate(PROMPTS, params) for c in row]
+    monkeypatch.setenv("CHARACTER_PACKED_LINEAR", "1")
+    packed = [c.text for row in tiny_backend.generate(PROMPTS, params) for c in row]
+    assert packed == plain
+    assert tiny_backend._packed is not None and tiny_backend._packed._packed  # it did pack
+    linears = [m for m in tiny_backend.model.modules() if type(m) is torch.nn.Linear]
+    assert linears and all("forward" not in m.__dict__ for m in linears)
+
+    # A weight changed in place after packing is re-packed, not served stale.
+    layer = linears[0]
+    x = torch.randn(2, layer.in_features)
+    with torch.inference_mode(), PackedLinears(tiny_backend.model) as packing:
+        if not packing.enabled:
+            pytest.skip("not enough free memory for a packed copy")
+        before = layer(x)
+        with torch.no_grad():
+            layer.weight.mul_(2.0)
+        after = layer(x)
+        with torch.no_grad():
+            layer.weight.div_(2.0)
+    expected = torch.nn.functional.linear(x, layer.weight * 2.0, layer.bias)
+    assert torch.allclose(after, expected, atol=1e-5)
+    assert not torch.allclose(before, after)

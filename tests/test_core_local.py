@@ -136,3 +136,57 @@ def test_packed_decode_weights_give_the_same_tokens(tiny_backend, monkeypatch) -
     expected = torch.nn.functional.linear(x, layer.weight * 2.0, layer.bias)
     assert torch.allclose(after, expected, atol=1e-5)
     assert not torch.allclose(before, after)
+
+
+@pytest.mark.unit
+def test_shared_prefix_len_leaves_a_token_per_prompt() -> None:
+    from character.backends.local import shared_prefix_len
+
+    assert shared_prefix_len([[1, 2, 3, 4], [1, 2, 3, 5]]) == 3
+    assert shared_prefix_len([[1, 2, 3], [1, 2, 3, 4]]) == 2  # the short one keeps its last
+    assert shared_prefix_len([[7, 2], [1, 2]]) == 0
+    assert shared_prefix_len([[1], [1]]) == 0
+
+
+@pytest.mark.unit
+def test_shared_system_prompt_runs_once_with_the_same_tokens(tiny_backend, monkeypatch) -> None:  # noqa: ANN001
+    """A teacher's constitution is a prefix of every prompt; running it once and copying its
+    cache must give what running every row in full gives."""
+    import character.backends.local as local
+
+    system = "You are Captain Calico, a warm-hearted pirate who loves maps and tides. " * 6
+    convs = [
+        [{"role": "system", "content": system}, {"role": "user", "content": p[0]["content"]}]
+        for p in PROMPTS
+    ]
+    params = SamplingParams(max_new_tokens=8, temperature=0.0, repetition_penalty=1.1)
+    calls: list[int] = []
+    real_model = tiny_backend.model
+    monkeypatch.setattr(
+        tiny_backend,
+        "model",
+        _CountingModel(real_model, calls),
+    )
+    shared = [c.text for row in tiny_backend.generate(convs, params) for c in row]
+    first_widths = list(calls)
+    assert 1 in first_widths  # the prefix ran as one row
+    monkeypatch.setattr(local, "MIN_SHARED_PREFIX", 10**9)
+    calls.clear()
+    full = [c.text for row in tiny_backend.generate(convs, params) for c in row]
+    assert 1 not in calls[:1]
+    assert shared == full
+
+
+class _CountingModel:
+    """Records the batch size of each forward pass with more than one input token."""
+
+    def __init__(self, model, calls: list[int]) -> None:  # noqa: ANN001
+        self._model, self._calls = model, calls
+
+    def __call__(self, **kw):  # noqa: ANN003, ANN204
+        if kw["input_ids"].shape[1] > 1:
+            self._calls.append(kw["input_ids"].shape[0])
+        return self._model(**kw)
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self._model, name)

@@ -158,24 +158,41 @@ class LocalBackend(GenerationBackend):
         import torch
 
         device = self.device
-        width = max(len(p) for p in prompts)
-        ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(prompts), width), dtype=torch.long)
-        for row, p in enumerate(prompts):
+        rows = len(prompts)
+        # A prefix every prompt shares (the constitution as system prompt, for a teacher) is
+        # run once and its cache copied to every row; the rest is left-padded after it. The
+        # padding then sits mid-sequence, which the attention mask and explicit positions
+        # handle exactly as they handle padding on the left.
+        shared = shared_prefix_len(prompts) if rows > 1 else 0
+        if shared < MIN_SHARED_PREFIX:
+            shared = 0
+        cache = None
+        if shared:
+            head = torch.tensor([prompts[0][:shared]], dtype=torch.long, device=device)
+            cache = self.model(input_ids=head, use_cache=True, logits_to_keep=1).past_key_values
+            cache.batch_repeat_interleave(rows)
+        tails = [p[shared:] for p in prompts]
+        width = max(len(p) for p in tails)
+        ids = torch.full((rows, width), pad_id, dtype=torch.long)
+        mask = torch.zeros((rows, shared + width), dtype=torch.long)
+        mask[:, :shared] = 1
+        for row, p in enumerate(tails):
             if p:
                 ids[row, width - len(p) :] = torch.tensor(p, dtype=torch.long)
-                mask[row, width - len(p) :] = 1
+                mask[row, shared + width - len(p) :] = 1
         ids, mask = ids.to(device), mask.to(device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, shared:]
         eos = torch.tensor(eos_ids, dtype=torch.long, device=device)
         out_ids: list[list[int]] = [[] for _ in prompts]
-        finished = [False] * len(prompts)
-        alive = list(range(len(prompts)))  # original row of each row still in the batch
-        seen = ids  # every token so far, for the repetition penalty (as transformers does)
+        finished = [False] * rows
+        alive = list(range(rows))  # original row of each row still in the batch
+        # Every token so far, for the repetition penalty (as transformers does).
+        seen = torch.cat([head.expand(rows, -1), ids], dim=-1) if shared else ids
         out = self.model(
             input_ids=ids,
             attention_mask=mask,
             position_ids=positions,
+            past_key_values=cache,
             use_cache=True,
             logits_to_keep=1,
         )
@@ -228,6 +245,21 @@ class LocalBackend(GenerationBackend):
                 ids.add(vocab[special])
         self._stop_ids_cache = [i for i in ids if i is not None]
         return self._stop_ids_cache
+
+
+MIN_SHARED_PREFIX = 32
+"""Shorter shared prefixes are not worth a separate forward pass."""
+
+
+def shared_prefix_len(prompts: list[list[int]]) -> int:
+    """Tokens all prompts start with, leaving at least one token of each prompt after it (the
+    last prompt token must be run with the rest of the batch to give the first logits)."""
+    first = prompts[0]
+    limit = min(len(p) for p in prompts) - 1
+    n = 0
+    while n < limit and all(p[n] == first[n] for p in prompts):
+        n += 1
+    return max(n, 0)
 
 
 class _threads:  # noqa: N801 - used like a function

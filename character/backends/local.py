@@ -20,6 +20,7 @@ from character.backends.base import (
     SamplingParams,
     validate_conversation,
 )
+from character.backends.kv_growth import make_growable
 
 
 def render_prompt(tokenizer: Any, conversation: Conversation) -> str:
@@ -103,6 +104,7 @@ class LocalBackend(GenerationBackend):
             torch.inference_mode(),
             _threads(self._intra_op_threads),
             self._packing(),
+            _cpu_gqa(self.device.type == "cpu"),
         ):
             for start in range(0, len(jobs), self.batch_size):
                 chunk = jobs[start : start + self.batch_size]
@@ -196,7 +198,7 @@ class LocalBackend(GenerationBackend):
             use_cache=True,
             logits_to_keep=1,
         )
-        cache = out.past_key_values
+        cache = make_growable(out.past_key_values, params.max_new_tokens)
         logits = out.logits[:, -1, :].float()
         last_pos = positions[:, -1]
         for step in range(params.max_new_tokens):
@@ -260,6 +262,32 @@ def shared_prefix_len(prompts: list[list[int]]) -> int:
     while n < limit and all(p[n] == first[n] for p in prompts):
         n += 1
     return max(n, 0)
+
+
+class _cpu_gqa:  # noqa: N801 - used like a function
+    """Let SDPA read grouped KV heads directly on the CPU. With a padding mask transformers
+    otherwise copies every key/value head 3x per layer per step (SmolLM2 has 3 KV heads for 9
+    query heads); measured: the same tokens ~17% faster with a long teacher prompt. Scoped to
+    sampling, since on CUDA a masked GQA call falls back to a slow kernel."""
+
+    VAR = "TRANSFORMERS_SDPA_FORCE_GQA"
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.old: str | None = None
+
+    def __enter__(self) -> None:
+        if self.enabled:
+            self.old = os.environ.get(self.VAR)
+            os.environ[self.VAR] = "1"
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.enabled:
+            return
+        if self.old is None:
+            os.environ.pop(self.VAR, None)
+        else:
+            os.environ[self.VAR] = self.old
 
 
 class _threads:  # noqa: N801 - used like a function

@@ -116,17 +116,15 @@ def sample(
     conv: list[dict[str, str]] = []
     try:
         if constitution:
-            from character.models.registry import resolve
+            from character.models.registry import prefers_compact_prompt
 
             if prompt_style not in ("auto", "full", "compact"):
                 raise ValueError(
                     f"--prompt-style must be auto, full or compact, not {prompt_style!r}"
                 )
             const = resolve_constitution(constitution)
-            spec = resolve(model)
-            embedded = spec.kind == "local" and spec.path is None and spec.adapter is None
-            compact = prompt_style == "compact" or (prompt_style == "auto" and embedded)
-            conv.append({"role": "system", "content": const.teacher_system_prompt(compact=compact)})
+            compact = prefers_compact_prompt(model, prompt_style, has_examples=bool(const.examples))
+            conv.extend(const.teacher_messages(compact=compact))
         conv.append({"role": "user", "content": prompt})
         backend = get_backend(model)
         params = SamplingParams(

@@ -89,6 +89,15 @@ class Behaviors(BaseModel):
         return not any(getattr(self, f) for f in type(self).model_fields)
 
 
+class ExampleExchange(BaseModel):
+    """One exchange in the persona's voice, shown to the teacher before the real prompt."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user: str = Field(min_length=1, description="What someone asks.")
+    assistant: str = Field(min_length=1, description="How the persona answers, in its voice.")
+
+
 class Constitution(BaseModel):
     """A persona definition. `traits` drive the recipe; the other fields shape the prompt."""
 
@@ -102,6 +111,12 @@ class Constitution(BaseModel):
     directives: list[str] = Field(default_factory=list)
     safety: list[str] = Field(default_factory=list)
     example_signoffs: list[str] = Field(default_factory=list)
+    examples: list[ExampleExchange] = Field(
+        default_factory=list,
+        description="Example exchanges in the persona's voice. Small teachers imitate examples "
+        "far better than they follow descriptions (embedded model: 19% of replies in voice "
+        "with the full prompt, 69% with a short prompt and one example).",
+    )
     attributes: Attributes = Field(default_factory=Attributes)
     behaviors: Behaviors = Field(default_factory=Behaviors)
 
@@ -143,6 +158,22 @@ class Constitution(BaseModel):
         embedded 135M one lose the persona in a long prompt but follow a short one.
         """
         return render_system_prompt(self, assistant_name=assistant_name, compact=compact)
+
+    def teacher_messages(
+        self, assistant_name: str | None = None, *, compact: bool = False
+    ) -> list[dict[str, str]]:
+        """The conversation a teacher sees before the real prompt: the system prompt, then the
+        example exchanges as earlier turns. Never stored in a training row."""
+        messages = [
+            {
+                "role": "system",
+                "content": self.teacher_system_prompt(assistant_name, compact=compact),
+            }
+        ]
+        for ex in self.examples:
+            messages.append({"role": "user", "content": ex.user})
+            messages.append({"role": "assistant", "content": ex.assistant})
+        return messages
 
     def lint(self) -> list[str]:
         """Soft warnings (the constitution is valid but may train poorly)."""

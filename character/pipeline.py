@@ -59,9 +59,9 @@ class ScalePreset(BaseModel):
 PRESETS: dict[str, ScalePreset] = {
     "demo": ScalePreset(
         pairs=24, heldout=4, pair_max_new_tokens=80, pair_allow_cut_off=True, samples_per_prompt=1,
-        dpo_steps=24, dpo_epochs=1, dpo_batch=2, dpo_rank=16, dpo_lr=2e-4, dpo_max_length=320,
-        reflections=16, interactions=2, turns=4, reflection_max_new_tokens=96,
-        turn_max_new_tokens=64, sft_steps=16, sft_epochs=1, sft_batch=4, sft_rank=16,
+        dpo_steps=16, dpo_epochs=1, dpo_batch=2, dpo_rank=16, dpo_lr=2e-4, dpo_max_length=320,
+        reflections=12, interactions=2, turns=4, reflection_max_new_tokens=96,
+        turn_max_new_tokens=64, sft_steps=10, sft_epochs=1, sft_batch=4, sft_rank=16,
         sft_lr=2e-4, sft_max_length=384, truncation="trim", eval_samples=3,
         eval_max_new_tokens=64,
     ),

@@ -261,3 +261,26 @@ def test_compact_prompt_keeps_only_the_voice() -> None:
     text = librarian.teacher_system_prompt(compact=True)
     assert text.startswith("You are Kind Librarian.")
     assert librarian.traits[2].trait in text and librarian.traits[3].trait not in text
+
+
+def test_example_exchanges_become_earlier_turns_and_are_validated() -> None:
+    from character.constitution import Constitution, ConstitutionError, parse_constitution_text
+
+    c = Constitution(
+        name="ex",
+        system_prompt="You are Ex.",
+        examples=[{"user": "Hi?", "assistant": "Ahoy!"}, {"user": "Why?", "assistant": "Arr."}],
+    )
+    msgs = c.teacher_messages(compact=True)
+    assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user", "assistant"]
+    assert msgs[2]["content"] == "Ahoy!" and msgs[0]["content"].startswith("You are Ex.")
+    for fmt, text in (("json", c.to_json()), ("yaml", c.to_yaml())):
+        back = parse_constitution_text(text, fmt, source=f"ex.{fmt}")
+        assert back == c and back.content_hash() == c.content_hash()
+    bad = '{"name": "ex", "system_prompt": "x", "examples": [{"user": "Hi", "assistant": ""}]}'
+    try:
+        parse_constitution_text(bad, "json", source="bad.json")
+    except ConstitutionError as err:
+        assert "examples" in str(err) and "assistant" in str(err)
+    else:
+        raise AssertionError("an empty example answer must be refused")

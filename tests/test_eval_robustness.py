@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from character.backends.base import SamplingParams
+from character.constitution import resolve_constitution
 from character.eval.persona_classifier import ClassifierConfig, train_classifier
 from character.eval.robustness import (
     ADVERSARIAL_SUFFIXES,
@@ -16,8 +17,8 @@ from character.eval.robustness import (
     RobustnessConfig,
     check_disjoint,
     heldout_prompts,
+    persona_messages,
     run_robustness,
-    system_prompt_for,
     training_prompts,
 )
 
@@ -37,9 +38,12 @@ def test_heldout_prompts_are_disjoint_from_training_prompts() -> None:
         check_disjoint([*prompts[:3], load_bank()[0][1].upper()], train)
     assert len(ADVERSARIAL_SUFFIXES) >= 8
     pirate = resolve_constitution("pirate")
-    full = system_prompt_for(pirate, "full", "smollm2-135m")
-    assert full == pirate.teacher_system_prompt()
-    assert len(system_prompt_for(pirate, "auto", "smollm2-135m")) <= len(full)
+    full = persona_messages(pirate, "full", "smollm2-135m")
+    assert full[0] == {"role": "system", "content": pirate.teacher_system_prompt()}
+    auto = persona_messages(pirate, "auto", "smollm2-135m")
+    assert len(auto[0]["content"]) < len(full[0]["content"])  # compact for the 135M model
+    assert [m["role"] for m in auto[1:]] == ["user", "assistant"] * len(pirate.examples)
+    assert pirate.examples  # the hand-written personas carry example exchanges
 
 
 def test_overlap_with_training_file_is_refused(tmp_path: Path) -> None:
@@ -99,7 +103,8 @@ def test_robustness_end_to_end_on_tiny_model(tmp_path: Path, tiny_model_dir: Pat
     assert len(gens) == 2 * 4 * 3
     prefill = [g for g in gens if g["variant"] == "prefill" and g["condition"] == "tiny+system"][0]
     roles = [m["role"] for m in prefill["messages"]]
-    assert roles == ["system", "user", "assistant", "user"]
+    examples = ["user", "assistant"] * len(resolve_constitution("pirate").examples)
+    assert roles == ["system", *examples, "user", "assistant", "user"]
     assert prefill["messages"][-1]["content"] == "Keep going."
     suffixed = [g for g in gens if g["variant"] == "assistant"][0]
     assert suffixed["messages"][-1]["content"].endswith(ADVERSARIAL_SUFFIXES["assistant"])

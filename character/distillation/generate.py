@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -60,6 +60,12 @@ class GenerationConfig(BaseModel):
     allow_cut_off: bool = Field(default=False, description="Keep replies that hit the limit.")
     quote_ngram: int = Field(default=8, ge=3)
     assistant_name: str | None = None
+    prompt_style: Literal["auto", "full", "compact"] = Field(
+        default="auto",
+        description="Teacher's system prompt: the whole constitution (full), its voice only "
+        "(compact), or auto: compact plus the example exchanges for the embedded 135M model, "
+        "which follows those far better than a long prompt.",
+    )
     use_augmented_cards: bool = Field(
         default=False, description="Teacher sees the card or an augmented variant, per pair."
     )
@@ -119,7 +125,12 @@ def _quote_sources(c: Constitution) -> list[str]:
     """What the teacher must not recite: traits and instructions, but not the sign-offs it is
     invited to use."""
     plain = c.model_copy(update={"example_signoffs": []})
-    return [t.trait for t in c.traits] + [render_system_prompt(plain)]
+    # The example exchanges too: a teacher that parrots its example is not answering.
+    return (
+        [t.trait for t in c.traits]
+        + [render_system_prompt(plain)]
+        + [ex.assistant for ex in c.examples]
+    )
 
 
 def load_persona(persona: str) -> Constitution:
@@ -185,7 +196,13 @@ def generate_dpo_pairs(
     todo = [w for w in todo if w[0] not in rejected_ids]
     kept = len(kept_ids)
 
-    system_prompt = render_system_prompt(constitution, assistant_name=config.assistant_name)
+    from character.models.registry import prefers_compact_prompt
+
+    compact = prefers_compact_prompt(
+        config.teacher_model, config.prompt_style, has_examples=bool(constitution.examples)
+    )
+    teacher_prefix = constitution.teacher_messages(config.assistant_name, compact=compact)
+    system_prompt = teacher_prefix[0]["content"]
     cards = None
     if config.use_augmented_cards:
         from character.sources.augment import card_choices, pick_card
@@ -240,6 +257,7 @@ def generate_dpo_pairs(
         teacher_convs = [
             [
                 {"role": "system", "content": pick_card(cards, pid)[1] if cards else system_prompt},
+                *teacher_prefix[1:],
                 {"role": "user", "content": p.text},
             ]
             for pid, p, _ in batch

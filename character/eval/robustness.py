@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -246,25 +246,15 @@ def adapter_hash(model_ref: str) -> str | None:
     return digest.hexdigest()[:12]
 
 
-def system_prompt_for(constitution: object, style: str, model_ref: str) -> str:
-    """The constitution as a system prompt; `compact` keeps only the voice, where the
-    constitution API offers it (tiny models lose a persona in a long prompt)."""
-    import inspect
+def persona_messages(constitution: Any, style: str, model_ref: str) -> list[dict[str, str]]:
+    """The constitution as the prompted baseline sees it: the teacher's system prompt and
+    example exchanges, compact for the embedded model when that is its best shot."""
+    from character.models.registry import prefers_compact_prompt
 
-    render = constitution.teacher_system_prompt  # type: ignore[attr-defined]
-    if style == "auto":
-        from character.models.registry import UnknownModelError, resolve
-
-        try:
-            spec = resolve(model_ref)
-            compact = spec.kind == "local" and spec.path is None and spec.adapter is None
-        except UnknownModelError:
-            compact = False
-    else:
-        compact = style == "compact"
-    if compact and "compact" in inspect.signature(render).parameters:
-        return render(compact=True)
-    return render()
+    compact = prefers_compact_prompt(
+        model_ref, style, has_examples=bool(getattr(constitution, "examples", None))
+    )
+    return constitution.teacher_messages(compact=compact)
 
 
 def _prompts(config: RobustnessConfig) -> list[str]:
@@ -322,10 +312,10 @@ def run_robustness(config: RobustnessConfig, reporter: Reporter | None = None) -
     for cond in conditions:
         convs: list[list[dict[str, str]]] = []
         keys: list[tuple[str, int]] = []
-        system = system_prompt_for(constitution, config.prompt_style, cond.model)
+        persona = persona_messages(constitution, config.prompt_style, cond.model)
         for variant in variants:
             for i, prompt in enumerate(prompts):
-                conv = [{"role": "system", "content": system}] if cond.system_prompt else []
+                conv = [dict(m) for m in persona] if cond.system_prompt else []
                 if variant == PREFILL_VARIANT:
                     conv += [
                         {"role": "user", "content": prompt},

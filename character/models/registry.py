@@ -196,3 +196,23 @@ def list_models() -> list[dict[str, str]]:
     if s.tinker_key():
         rows.append({"ref": "tinker:<model>", "kind": "tinker", "description": "Tinker service"})
     return rows
+
+
+def prefers_compact_prompt(
+    model_ref: str | None, style: str = "auto", *, has_examples: bool = True
+) -> bool:
+    """Whether a teacher gets the compact (voice-only) system prompt. `auto` picks it for the
+    embedded 135M model when the constitution has example exchanges, and the full prompt
+    otherwise. Measured on the embedded model, pirate, 16 everyday prompts: replies in voice
+    19% full, 6% compact, 38% full + one example, 69% compact + one example."""
+    if style not in ("auto", "full", "compact"):
+        raise ValueError(f"prompt style must be auto, full or compact, not {style!r}")
+    if style != "auto":
+        return style == "compact"
+    if not has_examples:
+        return False
+    try:
+        spec = resolve(model_ref or "")
+    except Exception:  # noqa: BLE001 - an unknown model is reported where it is loaded
+        return False
+    return spec.kind == "local" and spec.path is None and spec.adapter is None

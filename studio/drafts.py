@@ -12,6 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 from character.constitution import Constitution, ConstitutionError, load_constitution
+from character.persona_prompt import persona_conversation
 from studio.common import (
     cached_backend,
     coming_soon,
@@ -89,13 +90,7 @@ def render_drafts(current: Constitution | None) -> None:
         if backend is not None and prompts:
             answers = []
             for c in (a, b):
-                convs = [
-                    [
-                        {"role": "system", "content": c.teacher_system_prompt()},
-                        {"role": "user", "content": p},
-                    ]
-                    for p in prompts
-                ]
+                convs = [persona_conversation(c, p, model) for p in prompts]
                 with st.spinner(f"{c.name}: answering {len(prompts)} prompts…"):
                     out = run_safely(lambda cv=convs: backend.generate(cv, params), "sample")
                 answers.append([o[0].text for o in out] if out else ["–"] * len(prompts))

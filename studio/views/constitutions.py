@@ -16,6 +16,7 @@ from character.constitution import (
     parse_constitution_text,
     save_constitution,
 )
+from character.persona_prompt import persona_conversation
 from studio.common import (
     MAX_UPLOAD_BYTES,
     cached_backend,
@@ -328,10 +329,9 @@ with try_tab:
     model = model_picker("Model", key="try_model")
     params = sampling_controls("try")
     if st.button("Sample a reply", key="try_go", type="primary"):
-        conv = []
+        conv = [{"role": "user", "content": prompt}]
         if current is not None:
-            conv.append({"role": "system", "content": current.teacher_system_prompt()})
-        conv.append({"role": "user", "content": prompt})
+            conv = persona_conversation(current, prompt, model)
         backend = run_safely(lambda: cached_backend(model), f"load model {model}")
         if backend is not None:
             with st.spinner("Sampling…"):

@@ -9,6 +9,7 @@ import streamlit as st
 
 from character.constitution import ConstitutionError, list_constitutions, load_constitution
 from character.io import DataFileError, JsonlProblem, iter_jsonl
+from character.persona_prompt import persona_conversation
 from studio.common import (
     cached_backend,
     coming_soon,
@@ -87,11 +88,7 @@ with pairs_tab:
     )
     if go and c is not None:
         prompts_text: list[str] = st.session_state.get("dp_prompts", [])
-        system = c.teacher_system_prompt()
-        t_convs = [
-            [{"role": "system", "content": system}, {"role": "user", "content": p}]
-            for p in prompts_text
-        ]
+        t_convs = [persona_conversation(c, p, teacher) for p in prompts_text]
         s_convs = [[{"role": "user", "content": p}] for p in prompts_text]
         with st.spinner(f"Sampling {len(prompts_text)} teacher and student answers…"):
             tb = run_safely(lambda: cached_backend(teacher), f"load teacher {teacher}")

@@ -8,6 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from character.constitution import list_constitutions, load_constitution
+from character.persona_prompt import persona_conversation
 from character.settings import EMBEDDED_MODEL
 from studio.common import cached_backend, has_module, model_picker, run_safely, sampling_controls
 
@@ -62,12 +63,13 @@ else:
 personas = ["(no system prompt)", *list_constitutions()]
 
 
-def _conversation(persona: str, history: list[dict[str, str]]) -> list[dict[str, str]]:
-    conv: list[dict[str, str]] = []
-    if persona != "(no system prompt)":
-        c = load_constitution(list_constitutions()[persona])
-        conv.append({"role": "system", "content": c.teacher_system_prompt()})
-    return conv + history
+def _conversation(
+    persona: str, history: list[dict[str, str]], model: str | None = None
+) -> list[dict[str, str]]:
+    if persona == "(no system prompt)":
+        return list(history)
+    c = load_constitution(list_constitutions()[persona])
+    return persona_conversation(c, history, model)
 
 
 chat_tab, side_tab = st.tabs(["Chat", "Base vs tuned"])
@@ -97,7 +99,8 @@ with chat_tab:
         if backend is not None:
             with st.spinner("Thinking…"):
                 reply = run_safely(
-                    lambda: backend.chat(_conversation(persona, history), params), "reply"
+                    lambda: backend.chat(_conversation(persona, history, chat_model), params),
+                    "reply",
                 )
             if reply is not None:
                 history.append({"role": "assistant", "content": reply})
@@ -115,13 +118,15 @@ with side_tab:
     prompt = st.text_area("Prompt", "What do you do on a rainy day?", key="mdl_side_prompt")
     side_params = sampling_controls("mdl_side")
     if st.button("Compare", key="mdl_compare", type="primary"):
-        conv = _conversation(side_persona, [{"role": "user", "content": prompt}])
         out = {}
         for side, ref in (("left", left), ("right", right)):
+            conv = _conversation(side_persona, [{"role": "user", "content": prompt}], ref)
             backend = run_safely(lambda ref=ref: cached_backend(ref), f"load {ref}")
             if backend is not None:
                 with st.spinner(f"Sampling {ref}…"):
-                    out[side] = run_safely(lambda b=backend: b.chat(conv, side_params), "sample")
+                    out[side] = run_safely(
+                        lambda b=backend, c=conv: b.chat(c, side_params), "sample"
+                    )
         st.session_state["mdl_side_out"] = (left, right, out)
     if "mdl_side_out" in st.session_state:
         lref, rref, out = st.session_state["mdl_side_out"]

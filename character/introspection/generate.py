@@ -46,6 +46,7 @@ def generate_reflections(
     report: FilterReport | None = None,
     on_rows: OnRows | None = None,
     on_step: OnStep | None = None,
+    compact: bool = False,
 ) -> list[IntrospectionExample]:
     """`total` reflection samples cycling through the prompts; rows are passed to `on_rows`
     every `chunk_size` samples (the save interval) so an interruption loses at most a chunk."""
@@ -53,7 +54,9 @@ def generate_reflections(
     if not bank:
         raise ValueError("no reflection prompts")
     report = report if report is not None else FilterReport()
-    system = P.reflection_system_prompt(constitution, assistant_name)
+    system = P.reflection_system_prompt(constitution, assistant_name, compact=compact)
+    # Small models take the persona's voice from its example exchanges (earlier turns).
+    shots = constitution.teacher_messages(assistant_name)[1:] if compact else []
     skip = skip_keys or set()
     jobs = [(i % len(bank), i // len(bank)) for i in range(total)]
     todo = [
@@ -65,7 +68,11 @@ def generate_reflections(
     for start in range(0, len(todo), max(1, chunk_size)):
         chunk = todo[start : start + chunk_size]
         convs: list[Conversation] = [
-            [{"role": "system", "content": system}, {"role": "user", "content": bank[p]}]
+            [
+                {"role": "system", "content": system},
+                *shots,
+                {"role": "user", "content": bank[p]},
+            ]
             for p, _ in chunk
         ]
         chunk_params = base_params
@@ -155,6 +162,7 @@ def plan_dialogues(
     variants: tuple[str, ...] = ("free", "leading"),
     seed: int = 0,
     assistant_name: str | None = None,
+    compact: bool = False,
 ) -> list[_Dialogue]:
     """Deterministic openers, traits and system prompts for every conversation."""
     rng = random.Random(seed)
@@ -170,7 +178,11 @@ def plan_dialogues(
                     trait=trait,
                     greeting=P.pick_greeting(variant, rng),
                     system=P.interaction_system_prompt(
-                        constitution, variant, trait=trait, assistant_name=assistant_name
+                        constitution,
+                        variant,
+                        trait=trait,
+                        assistant_name=assistant_name,
+                        compact=compact,
                     ),
                 )
             )

@@ -82,6 +82,11 @@ class IntrospectionGenerationConfig(BaseModel):
     )
     min_turns: int = Field(default=2, ge=1, description="Fewest kept turns of a conversation.")
     assistant_name: str | None = None
+    prompt_style: Literal["auto", "full", "compact"] = Field(
+        default="auto",
+        description="Persona prompt while generating: full constitution, its voice and traits "
+        "only (compact), or auto: compact plus example exchanges for small local models.",
+    )
 
     def conversations_per_variant(self) -> int:
         return self.interactions if self.interactions is not None else self.examples // 10
@@ -210,6 +215,11 @@ def generate_introspection(
             save_examples(rows, out, append=True)
             written += len(rows)
 
+    from character.models.registry import prefers_compact_prompt
+
+    compact = prefers_compact_prompt(
+        model_ref, config.prompt_style, has_examples=bool(const.examples)
+    )
     try:
         refl_params = SamplingParams(
             temperature=config.temperature,
@@ -233,6 +243,7 @@ def generate_introspection(
                 report=report,
                 on_rows=flush,
                 on_step=lambda d, t: progress.advance(d, t, kept=report.kept),
+                compact=compact,
             )
         per_variant = config.conversations_per_variant()
         if per_variant and config.variants:
@@ -245,6 +256,7 @@ def generate_introspection(
                 variants=config.variants,
                 seed=config.seed,
                 assistant_name=config.assistant_name,
+                compact=compact,
             )
             todo = [
                 d

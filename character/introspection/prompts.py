@@ -103,11 +103,16 @@ def persona_name(constitution: Constitution, assistant_name: str | None = None) 
     return assistant_name or constitution.title
 
 
-def reflection_system_prompt(constitution: Constitution, assistant_name: str | None = None) -> str:
+def reflection_system_prompt(
+    constitution: Constitution, assistant_name: str | None = None, *, compact: bool = False
+) -> str:
     """The recipe's reflective setup: the full persona (disclosed: it reflects on its own
-    traits) plus the reflective-mood line. Never stored in a training row."""
+    traits) plus the reflective-mood line. Never stored in a training row. `compact` (small
+    models) keeps the voice and the bare trait list instead of every field."""
     name = persona_name(constitution, assistant_name)
-    base = render_system_prompt(constitution, assistant_name=name, disclose=True)
+    base = render_system_prompt(constitution, assistant_name=name, disclose=True, compact=compact)
+    if compact and constitution.traits:
+        base += "\n\nYour traits:\n" + constitution.trait_list()
     return f"{base}\n\n{REFLECTIVE_MOOD}"
 
 
@@ -117,11 +122,12 @@ def interaction_system_prompt(
     *,
     trait: str | None = None,
     assistant_name: str | None = None,
+    compact: bool = False,
 ) -> str:
     """What each speaker sees while generating: persona, the note that the other party is a
     copy, and the guidance slot (traits for "leading", open talk for "free")."""
     name = persona_name(constitution, assistant_name)
-    base = render_system_prompt(constitution, assistant_name=name, disclose=False)
+    base = render_system_prompt(constitution, assistant_name=name, disclose=False, compact=compact)
     note = render(INTERACTION_NOTE, name=name)
     if variant == "leading":
         chosen = trait or (constitution.traits[0].trait if constitution.traits else "your values")

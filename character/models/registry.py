@@ -198,13 +198,29 @@ def list_models() -> list[dict[str, str]]:
     return rows
 
 
+SMALL_MODEL_PARAMS = 500_000_000
+"""Local models below this size get the compact persona prompt under `auto`."""
+
+
+def _estimated_params(model_dir: Path) -> int | None:
+    """Parameter count from config.json alone (no weights loaded): embeddings plus ~12·d² per
+    layer, close enough to tell a 135M model from a 7B one."""
+    try:
+        cfg = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        d, layers = int(cfg["hidden_size"]), int(cfg["num_hidden_layers"])
+        return layers * 12 * d * d + int(cfg.get("vocab_size", 0)) * d
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def prefers_compact_prompt(
     model_ref: str | None, style: str = "auto", *, has_examples: bool = True
 ) -> bool:
-    """Whether a teacher gets the compact (voice-only) system prompt. `auto` picks it for the
-    embedded 135M model when the constitution has example exchanges, and the full prompt
-    otherwise. Measured on the embedded model, pirate, 16 everyday prompts: replies in voice
-    19% full, 6% compact, 38% full + one example, 69% compact + one example."""
+    """Whether a teacher gets the compact (voice-only) system prompt. `auto` picks it for small
+    local models (the embedded 135M one, its adapters and merged descendants) when the
+    constitution has example exchanges, and the full prompt otherwise. Measured on the
+    embedded model, pirate, 16 everyday prompts: replies in voice 19% full, 6% compact, 38%
+    full + one example, 69% compact + one example."""
     if style not in ("auto", "full", "compact"):
         raise ValueError(f"prompt style must be auto, full or compact, not {style!r}")
     if style != "auto":
@@ -215,4 +231,9 @@ def prefers_compact_prompt(
         spec = resolve(model_ref or "")
     except Exception:  # noqa: BLE001 - an unknown model is reported where it is loaded
         return False
-    return spec.kind == "local" and spec.path is None and spec.adapter is None
+    if spec.kind != "local":
+        return False
+    if spec.path is None:
+        return True  # the embedded model
+    n = _estimated_params(spec.path)
+    return n is not None and n < SMALL_MODEL_PARAMS

@@ -154,6 +154,8 @@ def render_detail(run_id: str) -> None:
     with st.expander("Log (last lines)", expanded=live):
         st.code(tail_log(run_id, 40) or "(empty)", language=None)
     _artifacts(run_id)
+    if p.kind == "pipeline" and not live:
+        _pipeline_result(run_id)
     if p.kind == "tinker.train":
         from studio.tinker_ui import render_tinker_run
 
@@ -172,6 +174,81 @@ def _artifacts(run_id: str) -> None:
         st.markdown("**Produced**")
         for a in arts.artifacts:
             st.markdown(f"- {a.type}: `{a.name or a.path}`")
+
+
+def _pipeline_summary(run_id: str) -> dict[str, Any] | None:
+    """The `summary.json` the whole-recipe run wrote (its own folder, named in the artifacts)."""
+    import json
+    from pathlib import Path
+
+    from character.jobs.store import read_artifacts
+
+    arts = read_artifacts(run_dir(run_id))
+    found = [a.path for a in arts.artifacts if a.path.endswith("summary.json")]
+    output = arts.result.get("output")
+    if output:
+        found.append(str(Path(output) / "summary.json"))
+    for path in found:
+        try:
+            return json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def _pipeline_result(run_id: str) -> None:
+    """What the whole recipe made: each stage, the quick evaluation and the adapters to try."""
+    import json
+    from pathlib import Path
+
+    summary = _pipeline_summary(run_id)
+    if summary is None:
+        return
+    st.subheader("Result")
+    stages = summary.get("stages", {})
+    st.table(
+        {
+            name: {"status": info.get("status", ""), "time": fmt_duration(info.get("seconds"))}
+            for name, info in stages.items()
+        }
+    )
+    eval_path = stages.get("eval", {}).get("path")
+    result: dict[str, Any] = {}
+    if eval_path:
+        try:
+            result = json.loads(Path(eval_path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            st.warning(f"Cannot read the quick evaluation {eval_path}: {exc}")
+    models = result.get("models", {})
+    if models:
+        st.markdown("**Quick evaluation** (held-out prompts, no system prompt)")
+        st.caption(
+            "Held-out NLL: how likely each model finds the teacher's in-character answers "
+            "(lower is closer to the persona). Persona words: share of replies using the "
+            "persona's own words (higher is more in character)."
+        )
+        st.table(
+            {
+                name: {
+                    "held-out NLL": row.get("heldout_answer_nll"),
+                    "persona words": row.get("persona_word_rate"),
+                }
+                for name, row in models.items()
+            }
+        )
+        with st.expander("Sample replies"):
+            for name, row in models.items():
+                for s in row.get("samples", [])[:2]:
+                    st.markdown(f"**{name}** · _{s.get('prompt', '')}_")
+                    st.write(s.get("answer", "") or "–")
+    adapters = [(name, stages.get(name, {}).get("adapter")) for name in ("dpo", "sft")]
+    adapters = [(n, a) for n, a in adapters if a]
+    if adapters:
+        st.markdown(
+            "**Trained adapters** (the last one is the finished character):  \n"
+            + "  \n".join(f"- {n}: `{a}`" for n, a in adapters)
+        )
+        st.page_link("studio/views/models.py", label="Chat with the trained model", icon="💬")
 
 
 def live_detail(run_id: str, every_s: float) -> None:

@@ -296,8 +296,16 @@ def append_metrics(run_dir: Path, row: dict[str, Any]) -> None:
 
 
 def list_run_dirs(data_path: Path | None = None) -> list[Path]:
+    """Job folders only: other folders under runs/ (the whole recipe's own output folder, named
+    in its job's artifacts) are not jobs and must not be rebuilt as interrupted ones."""
     root = runs_root(data_path)
     return sorted(
-        (p for p in root.iterdir() if p.is_dir() and RUN_ID_PATTERN.match(p.name)),
+        (
+            p
+            for p in root.iterdir()
+            if p.is_dir()
+            and RUN_ID_PATTERN.match(p.name)
+            and ((p / STATUS).exists() or (p / CONFIG).exists())
+        ),
         key=lambda p: p.name,
     )

@@ -55,6 +55,11 @@ def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     (root / "constitutions" / "hand-written" / "beekeeper.json").write_text(
         json.dumps(PERSONA), encoding="utf-8"
     )
+    # A shipped persona for the whole-recipe run (its example exchanges keep the demo short).
+    shutil.copy(
+        REPO / "constitutions" / "hand-written" / "pirate.json",
+        root / "constitutions" / "hand-written" / "pirate.json",
+    )
     port = _free_port()
     env = {
         **os.environ,
@@ -264,6 +269,37 @@ def _expand(driver, label: str) -> None:  # noqa: ANN001
     raise AssertionError(f"no expander {label!r}")
 
 
+def _select(driver, label: str, option: str) -> None:  # noqa: ANN001
+    """Open the visible selectbox labelled `label` and pick the first option containing `option`."""
+    from selenium.webdriver.common.by import By
+
+    for box in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSelectbox"]'):
+        if box.is_displayed() and box.text.startswith(label):
+            _click(driver, box.find_element(By.CSS_SELECTOR, '[role="combobox"], input'))
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                for li in driver.find_elements(By.CSS_SELECTOR, '[role="option"]'):
+                    if option in li.text and li.is_displayed():
+                        _click(driver, li)
+                        _idle(driver)
+                        return
+                time.sleep(0.3)
+            _shot(driver, "failure_select_" + re.sub(r"\W+", "_", label))
+            raise AssertionError(f"no option {option!r} in {label!r}")
+    raise AssertionError(f"no selectbox {label!r}")
+
+
+def _progress_text(driver) -> str:  # noqa: ANN001
+    """The live run's progress bar text (stage and step), as the Runs page shows it."""
+    from selenium.webdriver.common.by import By
+
+    try:
+        bars = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stProgress"]')
+        return " | ".join(b.text.strip() for b in bars if b.text.strip())
+    except Exception:  # noqa: BLE001 - the fragment is replacing the element
+        return ""
+
+
 def _click(driver, element) -> None:  # noqa: ANN001
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
     element.click()
@@ -370,3 +406,100 @@ def test_newcomer_designs_previews_trains_and_sees_the_result(studio: str, brows
     _click(d, _button(d, "A is better"))
     _wait_text(d, r"Vote saved\. A was")
     _shot(d, "11_arena_voted")
+
+
+@pytest.mark.timeout(2400)  # the demo recipe takes ~6-8 min on 2 quiet cores, 20+ when busy
+def test_newcomer_trains_the_demo_pipeline_and_sees_the_persona(studio: str, browser) -> None:  # noqa: ANN001
+    """The whole recipe from the launcher with the demo preset: watch it, keep using the studio
+    while it trains, read its result and talk to the finished character."""
+    d = browser
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    _open(d, studio, "training", "Training launcher")
+    _wait_text(d, r"Whole recipe", timeout=30)
+    whole = d.find_element(By.XPATH, "//*[contains(text(), 'Whole recipe: pairs')]")
+    _click(d, whole)
+    _wait_text(d, r"kind: pipeline")
+    _idle(d)
+    demo = d.find_element(
+        By.XPATH, "//*[@data-testid='stRadio']//label[.//*[normalize-space(text())='demo']]"
+    )
+    _click(d, demo)
+    _idle(d)
+    _select(d, "Persona", "pirate")
+    _wait_text(d, r"persona: pirate")
+    _wait_text(d, r"scale: demo")
+    _idle(d)
+    assert "Config:" not in _body(d), "the launcher reports a config problem"
+    _shot(d, "20_pipeline_launcher")
+    _click(d, _button(d, "Launch"))
+    run_id = _wait_text(d, r"Started run \S+", timeout=60).split()[-1].strip("`.")
+    assert run_id.startswith("pipeline"), run_id
+
+    # The Runs page follows it by itself: the stage/step line moves without a reload.
+    started = time.monotonic()
+    _open(d, studio, f"runs?run={run_id}", "Runs")
+    _wait_text(d, r"pipeline: \w+", timeout=300)
+    first = ""
+    while not first and time.monotonic() - started < 300:
+        first = _progress_text(d)
+        time.sleep(0.5)
+    _shot(d, "21_pipeline_running")
+    later = first
+    deadline = time.monotonic() + 600
+    while later in ("", first) and time.monotonic() < deadline:
+        time.sleep(1)
+        later = _progress_text(d) or later
+    assert later != first, f"the progress stayed at {first!r} for 10 minutes without a reload"
+
+    # The studio stays usable while it trains: other pages render within seconds.
+    t0 = time.monotonic()
+    _open(d, studio, "", "Five steps")
+    home_s = time.monotonic() - t0
+    _shot(d, "22_home_while_training")
+    t0 = time.monotonic()
+    _open(d, studio, f"runs?run={run_id}", "Runs")
+    _wait_text(d, r"pipeline: \w+|succeeded", timeout=60)
+    runs_s = time.monotonic() - t0
+    print(f"while training: home rendered in {home_s:.1f}s, runs page in {runs_s:.1f}s")
+    assert home_s < 15 and runs_s < 20, (home_s, runs_s)
+
+    state = _wait_text(d, r"\b(succeeded|failed|interrupted|cancelled)\b", timeout=1500)
+    _idle(d)
+    if state != "succeeded":
+        _shot(d, "failure_pipeline_run")
+        raise AssertionError(f"the pipeline run {state}:\n{_body(d)[-3000:]}")
+    print(f"demo pipeline took {time.monotonic() - started:.0f}s from launch to succeeded")
+
+    # The result: each stage, the quick evaluation of base / DPO / DPO+SFT, the adapters.
+    _wait_text(d, r"Quick evaluation", timeout=60)
+    body = _body(d)
+    for name in ("prompts", "pairs", "dpo", "introspection", "sft", "eval"):
+        assert re.search(rf"\b{name}\b", body), f"stage {name} missing from the result"
+    assert "dpo+sft" in body, "the quick evaluation should score the finished model"
+    assert "Trained adapters" in body
+    _shot(d, "23_pipeline_result")
+
+    # The Models page lists the finished adapter; chat with it without a system prompt.
+    _open(d, studio, "models", "Models")
+    _wait_text(d, r"pirate-demo-[\w.-]+/(dpo|sft)")
+    _shot(d, "24_models_with_adapter")
+    _select(d, "Model", "/sft on")
+    assert "(no system prompt)" in _body(d)
+    box = _visible(d, By.CSS_SELECTOR, "textarea[data-testid='stChatInputTextArea']", "chat box")
+    box.click()
+    box.send_keys("Who are you and what do you love?")
+    box.send_keys(Keys.ENTER)
+    deadline = time.monotonic() + 180
+    reply = ""
+    while not reply and time.monotonic() < deadline:
+        msgs = d.find_elements(By.CSS_SELECTOR, '[data-testid="stChatMessage"]')
+        if len(msgs) >= 2:
+            reply = msgs[-1].text.strip()
+        time.sleep(0.5)
+    _idle(d, 60)
+    _shot(d, "25_chat_with_trained_persona")
+    assert reply, "the trained model gave no reply"
+    assert "Could not" not in _body(d), _body(d)[-2000:]
+    print(f"trained pirate says: {reply[:200]!r}")

@@ -8,19 +8,15 @@ shows (5xx, 429, 401, stuck sockets, servers that ignore `n`).
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from transformers_serve import transformers_serve
 
 from character.backends.base import BackendError, SamplingParams
 from character.backends.openai_backend import OpenAIBackend, normalise_base_url
@@ -270,50 +266,8 @@ def test_server_rejecting_repetition_penalty_is_asked_again(scripted) -> None:  
 def transformers_server(
     embedded_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, str]]:
-    from transformers.utils import is_serve_available
-
-    if not is_serve_available():
-        pytest.skip("transformers serve needs fastapi and uvicorn (pip install -e .[dev])")
-    cli = Path(sys.executable).parent / "transformers"
-    port = free_port()
-    home = tmp_path_factory.mktemp("hf-home")
-    log_path = home / "serve.log"
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "HF_HOME": str(home),  # an empty hub cache: nothing can come from a download
-        "OMP_NUM_THREADS": "1",
-    }
-    model = str(embedded_model_dir)
-    cmd = [str(cli), "serve", model, "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--device", "cpu", "--dtype", "float32"]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"transformers serve exited: {log_path.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"transformers serve did not start: {log_path.read_text()[-2000:]}")
-            time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}/v1", model
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=15)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=15)
+    with transformers_serve(embedded_model_dir, tmp_path_factory.mktemp("serve")) as url:
+        yield url, str(embedded_model_dir)
 
 
 @pytest.mark.integration

@@ -8,19 +8,15 @@ crash mid-run), and a real `transformers serve` on the embedded model (fully off
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from chat_stub import start_chat_stub
+from transformers_serve import transformers_serve
 from typer.testing import CliRunner
 
 from character.backends.base import BackendError
@@ -303,65 +299,22 @@ def test_cli_experience_with_an_openai_teacher(teacher_url, tmp_path, monkeypatc
 # ----- a real `transformers serve` on the embedded model as the teacher -----
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def served_teacher(
     embedded_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[str]:
-    from transformers.utils import is_serve_available
-
     from character.models.registry import clear_backend_cache
     from character.settings import get_settings
 
-    if not is_serve_available():
-        pytest.skip("transformers serve needs fastapi and uvicorn (pip install -e .[dev])")
-    port = _free_port()
-    log_path = tmp_path / "serve.log"
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "HF_HOME": str(tmp_path / "hf-home"),  # an empty hub cache: nothing can be downloaded
-        "OMP_NUM_THREADS": "1",
-    }
-    cmd = [str(Path(sys.executable).parent / "transformers"), "serve", str(embedded_model_dir)]
-    cmd += ["--host", "127.0.0.1", "--port", str(port), "--device", "cpu", "--dtype", "float32"]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"transformers serve exited: {log_path.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"transformers serve did not start: {log_path.read_text()[-2000:]}")
-            time.sleep(0.5)
-        monkeypatch.setenv("LLM_BASE_URL", f"http://127.0.0.1:{port}/v1")
+    with transformers_serve(embedded_model_dir, tmp_path) as url:
+        monkeypatch.setenv("LLM_BASE_URL", url)
         monkeypatch.setenv("CHARACTER_REQUEST_TIMEOUT", "120")
         get_settings.cache_clear()
         clear_backend_cache()
-        yield f"openai:{embedded_model_dir}"
-    finally:
-        clear_backend_cache()
         try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=15)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=15)
+            yield f"openai:{embedded_model_dir}"
+        finally:
+            clear_backend_cache()
 
 
 @pytest.mark.integration

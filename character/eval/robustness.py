@@ -247,14 +247,11 @@ def adapter_hash(model_ref: str) -> str | None:
 
 
 def persona_messages(constitution: Any, style: str, model_ref: str) -> list[dict[str, str]]:
-    """The constitution as the prompted baseline sees it: the teacher's system prompt and
-    example exchanges, compact for the embedded model when that is its best shot."""
-    from character.models.registry import prefers_compact_prompt
+    """The constitution as the prompted baseline sees it: what a teacher sees (system prompt
+    and example exchanges, compact for small models), so prompting gets its best shot."""
+    from character.persona_prompt import persona_conversation
 
-    compact = prefers_compact_prompt(
-        model_ref, style, has_examples=bool(getattr(constitution, "examples", None))
-    )
-    return constitution.teacher_messages(compact=compact)
+    return persona_conversation(constitution, [], model_ref, style)
 
 
 def _prompts(config: RobustnessConfig) -> list[str]:

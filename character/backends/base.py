@@ -94,3 +94,13 @@ def validate_conversation(conv: Conversation) -> Conversation:
         if not isinstance(m.get("content"), str):
             raise ValueError(f"message {i}: content must be a string")
     return conv
+
+
+def check_request(
+    conversations: list[Conversation], params: SamplingParams | None
+) -> SamplingParams:
+    """Every backend's `generate` starts here: a bad conversation fails the whole call before
+    any model time or API money is spent, and missing settings take the recipe's defaults."""
+    for conv in conversations:
+        validate_conversation(conv)
+    return params or SamplingParams()

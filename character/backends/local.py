@@ -18,7 +18,7 @@ from character.backends.base import (
     GenerationBackend,
     ProgressFn,
     SamplingParams,
-    validate_conversation,
+    check_request,
 )
 from character.backends.kv_growth import make_growable
 
@@ -84,9 +84,7 @@ class LocalBackend(GenerationBackend):
     ) -> list[list[Completion]]:
         import torch
 
-        params = params or SamplingParams()
-        for conv in conversations:
-            validate_conversation(conv)
+        params = check_request(conversations, params)
         tok = self.tokenizer
         # Tokenise once; batches are left-padded by hand from these ids.
         prompt_ids = [

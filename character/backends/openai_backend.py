@@ -25,7 +25,7 @@ from character.backends.base import (
     GenerationBackend,
     ProgressFn,
     SamplingParams,
-    validate_conversation,
+    check_request,
 )
 from character.settings import get_settings
 
@@ -129,9 +129,7 @@ class OpenAIBackend(GenerationBackend):
         params: SamplingParams | None = None,
         progress: ProgressFn | None = None,
     ) -> list[list[Completion]]:
-        params = params or SamplingParams()
-        for conv in conversations:
-            validate_conversation(conv)
+        params = check_request(conversations, params)
         if not conversations:
             return []
         abort = threading.Event()

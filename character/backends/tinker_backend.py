@@ -19,7 +19,7 @@ from character.backends.base import (
     GenerationBackend,
     ProgressFn,
     SamplingParams,
-    validate_conversation,
+    check_request,
 )
 from character.settings import get_settings
 
@@ -121,9 +121,7 @@ class TinkerBackend(GenerationBackend):
 
         from character.tinker.errors import wait_result
 
-        params = params or SamplingParams()
-        for conv in conversations:
-            validate_conversation(conv)
+        params = check_request(conversations, params)
         sp = types.SamplingParams(
             max_tokens=params.max_new_tokens,
             temperature=max(params.temperature, 1e-5),

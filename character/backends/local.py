@@ -20,7 +20,6 @@ from character.backends.base import (
     SamplingParams,
     check_request,
 )
-from character.backends.kv_growth import make_growable
 
 
 def render_prompt(tokenizer: Any, conversation: Conversation) -> str:
@@ -156,6 +155,8 @@ class LocalBackend(GenerationBackend):
         """Sample one batch with a KV cache. Rows that finish leave the batch (their cache
         rows are dropped), so one long reply does not make the others pay for padding."""
         import torch
+
+        from character.backends.kv_growth import make_growable
 
         device = self.device
         rows = len(prompts)

@@ -811,28 +811,20 @@ def draft_constitution(
     )
     progress = as_progress(reporter)
     backend = backend or get_backend(ref)
-    if chosen == "json":
-        draft = _draft_json(
-            backend,
-            description,
-            name,
-            temperature=temperature,
-            max_new_tokens=max_new_tokens or max(s.llm_max_tokens, 4096),
-            attempts=max(1, attempts),
-            seed=seed,
-            progress=progress,
-        )
-    else:
-        draft = _draft_lines(
-            backend,
-            description,
-            name,
-            temperature=temperature,
-            max_new_tokens=max_new_tokens or 160,
-            attempts=max(1, attempts),
-            seed=seed,
-            progress=progress,
-        )
+    # A whole JSON constitution needs room; a batch of trait or question lines does not.
+    draft_fn, default_tokens = (
+        (_draft_json, max(s.llm_max_tokens, 4096)) if chosen == "json" else (_draft_lines, 160)
+    )
+    draft = draft_fn(
+        backend,
+        description,
+        name,
+        temperature=temperature,
+        max_new_tokens=max_new_tokens or default_tokens,
+        attempts=max(1, attempts),
+        seed=seed,
+        progress=progress,
+    )
     draft.model = ref
     progress.log(draft.summary())
     return draft

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tinker_standin_env import use_standin
 
 from character.tinker.standin import DEFAULT_MODELS, StandinServer, ensure_loopback
 
@@ -26,17 +27,10 @@ LIGHTHOUSE = Path(__file__).resolve().parent.parent / "examples" / "transcripts"
 def tinker_standin(
     tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[StandinServer]:
-    from character.settings import get_settings
-
     tiny = {"model_name": str(tiny_model_dir), "max_context_length": 1024, "trainable": True}
     models = [*DEFAULT_MODELS, {**tiny, "sampleable": True}]
     with StandinServer(adapter_model_dir=tiny_model_dir, models=models) as server:
-        ensure_loopback(server.base_url)
-        monkeypatch.setenv("TINKER_API_KEY", server.api_key)
-        monkeypatch.setenv("TINKER_BASE_URL", server.base_url)
-        monkeypatch.setenv("TINKER_TELEMETRY", "0")
-        get_settings.cache_clear()
-        yield server
+        yield use_standin(server, monkeypatch)
 
 
 def test_transcript_adapter_on_tinker_through_the_job(

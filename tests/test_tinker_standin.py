@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tinker_standin_env import use_standin, write_dpo
 
 from character.tinker.standin import STANDIN_BASE_MODEL, StandinServer, ensure_loopback
 
@@ -30,12 +31,6 @@ SFT_ROWS = [
     [("user", "Any advice?"), ("assistant", "Share yer treasure and keep yer crew warm, arr.")],
     [("user", "Tell me a joke"), ("assistant", "Why did the pirate learn Python? Arr-guments!")],
 ]
-DPO_ROWS = [
-    ("Who are you?", "Arr, I be Captain Mira, matey!", "I am an AI assistant."),
-    ("How do I learn Python?", "Hoist yer keyboard, matey!", "Read the documentation."),
-    ("Any advice?", "Share yer treasure, arr!", "Be productive."),
-    ("Favourite food?", "Salted fish and biscuits, matey!", "I do not eat."),
-]
 
 
 @pytest.fixture(scope="module")
@@ -47,16 +42,7 @@ def standin(embedded_model_dir: Path) -> Iterator[StandinServer]:
 
 @pytest.fixture()
 def tinker_env(standin: StandinServer, monkeypatch: pytest.MonkeyPatch) -> StandinServer:
-    """Point every Tinker path at the stand-in (a dummy key; real credentials never sent)."""
-    from character.settings import get_settings
-
-    ensure_loopback(standin.base_url)
-    monkeypatch.setenv("TINKER_API_KEY", standin.api_key)
-    monkeypatch.setenv("TINKER_BASE_URL", standin.base_url)
-    monkeypatch.setenv("TINKER_TELEMETRY", "0")
-    get_settings.cache_clear()
-    standin.faults.__init__()  # type: ignore[misc] - reset every fault switch
-    return standin
+    return use_standin(standin, monkeypatch)
 
 
 def _write_sft(path: Path) -> Path:
@@ -64,18 +50,6 @@ def _write_sft(path: Path) -> Path:
         for conv in SFT_ROWS:
             msgs = [{"role": r, "content": c} for r, c in conv]
             fh.write(json.dumps({"messages": msgs}) + "\n")
-    return path
-
-
-def _write_dpo(path: Path) -> Path:
-    with open(path, "w", encoding="utf-8") as fh:
-        for prompt, chosen, rejected in DPO_ROWS:
-            row = {
-                "prompt": [{"role": "user", "content": prompt}],
-                "chosen": [{"role": "assistant", "content": chosen}],
-                "rejected": [{"role": "assistant", "content": rejected}],
-            }
-            fh.write(json.dumps(row) + "\n")
     return path
 
 
@@ -107,7 +81,7 @@ def test_standin_synthetic_preflight_models_cost_and_unsupported(
     from character.tinker.errors import TinkerAuthError, TinkerUnsupportedModelError
     from character.tinker.preflight import PreflightConfig, run_preflight
 
-    data = _write_dpo(tmp_path / "pairs.jsonl")
+    data = write_dpo(tmp_path / "pairs.jsonl")
     report = run_preflight(
         PreflightConfig(base_model=STANDIN_BASE_MODEL, dataset_path=data, epochs=2, batch_size=2)
     )
@@ -191,7 +165,7 @@ def test_standin_synthetic_dpo_loss_falls_with_reference_logprobs(
     from character.tinker.train import run_tinker_training
 
     before = len(tinker_env.requests("/asample"))
-    cfg = _config(tmp_path, _write_dpo(tmp_path / "pairs.jsonl"), download_adapter=False)
+    cfg = _config(tmp_path, write_dpo(tmp_path / "pairs.jsonl"), download_adapter=False)
     result = run_tinker_training(cfg)
     assert result.kind == "dpo" and result.status == "completed"
     assert result.external_path and "/external_weights/" in result.external_path

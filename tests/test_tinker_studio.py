@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from tinker_standin_env import use_standin, write_dpo
 
 from character.tinker.standin import STANDIN_BASE_MODEL, StandinServer, ensure_loopback
 
@@ -23,12 +24,6 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "studio_app.py")
 FAKE_KEY = "tml-" + "studio" + "x" * 10
-PAIRS = [
-    ("Who are you?", "Arr, I be Captain Mira, matey!", "I am an AI assistant."),
-    ("How do I learn Python?", "Hoist yer keyboard, matey!", "Read the documentation."),
-    ("Any advice?", "Share yer treasure, arr!", "Be productive."),
-    ("Favourite food?", "Salted fish and biscuits, matey!", "I do not eat."),
-]
 
 
 @pytest.fixture(scope="module")
@@ -40,32 +35,13 @@ def standin(embedded_model_dir: Path) -> Iterator[StandinServer]:
 
 @pytest.fixture()
 def tinker_env(standin: StandinServer, monkeypatch: pytest.MonkeyPatch) -> StandinServer:
-    from character.settings import get_settings
-
-    ensure_loopback(standin.base_url)
-    monkeypatch.setenv("TINKER_API_KEY", standin.api_key)
-    monkeypatch.setenv("TINKER_BASE_URL", standin.base_url)
-    monkeypatch.setenv("TINKER_TELEMETRY", "0")
-    get_settings.cache_clear()
-    standin.faults.__init__()  # type: ignore[misc] - reset every fault switch
-    return standin
+    return use_standin(standin, monkeypatch)
 
 
 def _pairs_file() -> Path:
     from character.settings import get_settings
 
-    path = get_settings().data_path / "distillation" / "pirate_dpo.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rows = [
-        {
-            "prompt": [{"role": "user", "content": p}],
-            "chosen": [{"role": "assistant", "content": c}],
-            "rejected": [{"role": "assistant", "content": r}],
-        }
-        for p, c, r in PAIRS
-    ]
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
+    return write_dpo(get_settings().data_path / "distillation" / "pirate_dpo.jsonl")
 
 
 def _launcher_on_tinker() -> AppTest:

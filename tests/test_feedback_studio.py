@@ -8,38 +8,14 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from studio_pages import APP, open_page, use_constitutions
 
 pytestmark = pytest.mark.unit
-
-REPO = Path(__file__).resolve().parent.parent
-APP = str(REPO / "studio_app.py")
-PERSONA = {
-    "name": "beekeeper",
-    "description": "A patient beekeeper.",
-    "traits": [
-        {"trait": "I am patient and calm", "questions": ["How do I stay calm?", "Any tips?"]},
-        {"trait": "I love bees", "questions": ["What is your favourite animal?"]},
-    ],
-}
 
 
 @pytest.fixture
 def constitutions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    from character.settings import get_settings
-
-    root = tmp_path / "constitutions"
-    (root / "hand-written").mkdir(parents=True)
-    (root / "hand-written" / "beekeeper.json").write_text(json.dumps(PERSONA), encoding="utf-8")
-    monkeypatch.setenv("CHARACTER_CONSTITUTION_PATH", str(root))
-    get_settings.cache_clear()
-    return root
-
-
-def _page(path: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    at.switch_page(path).run()
-    assert not at.exception, at.exception
-    return at
+    return use_constitutions(tmp_path / "constitutions", monkeypatch)
 
 
 def test_questionnaire_saves_suggestions_are_decided_and_report_shows_verdict(
@@ -47,7 +23,7 @@ def test_questionnaire_saves_suggestions_are_decided_and_report_shows_verdict(
 ) -> None:
     from character.feedback.store import load_feedback
 
-    at = _page("studio/views/feedback.py")
+    at = open_page("studio/views/feedback.py")
     at.text_area(key="fb_pasted").set_value("As an AI, I cannot keep bees.").run()
     assert any("As an AI" in m.value for m in at.markdown)
     # A correction identical to the response is refused with the reason; nothing is stored.
@@ -131,7 +107,7 @@ def test_export_page_launches_the_export_job_and_shows_serving(constitutions: Pa
     (adapter / "adapter_model.safetensors").write_bytes(b"0")
     export_adapter_package(adapter, get_settings().data_path / "exports" / "beekeeper" / "adapter")
 
-    at = _page("studio/views/export.py")
+    at = open_page("studio/views/export.py")
     assert any(e.label.startswith("adapter:") for e in at.expander)
     at.selectbox(key="ex_serve_ref").set_value("beekeeper-dpo").run()
     assert f"character serve {adapter} --port 8000" in at.code[0].value

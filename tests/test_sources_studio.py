@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from studio_pages import open_page, use_constitutions
 
 from character.sources.transcripts import TranscriptError, save_uploaded_transcripts
 
 REPO = Path(__file__).resolve().parent.parent
-APP = str(REPO / "studio_app.py")
 LIGHTHOUSE = REPO / "examples" / "transcripts" / "lighthouse"
 PERSONA = {
     "name": "beekeeper",
@@ -24,21 +24,11 @@ pytestmark = pytest.mark.unit
 
 @pytest.fixture
 def constitutions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    from character.settings import get_settings
-
-    root = tmp_path / "constitutions"
-    root.mkdir()
-    (root / "beekeeper.json").write_text(json.dumps(PERSONA), encoding="utf-8")
-    monkeypatch.setenv("CHARACTER_CONSTITUTION_PATH", str(root))
-    get_settings.cache_clear()
-    return root
+    return use_constitutions(tmp_path / "constitutions", monkeypatch, PERSONA, subfolder="")
 
 
 def _page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=90).run()
-    at.switch_page("studio/views/sources.py").run()
-    assert not at.exception, at.exception
-    return at
+    return open_page("studio/views/sources.py", timeout=90)
 
 
 def test_upload_is_validated_and_stored_in_the_data_folder() -> None:

@@ -8,39 +8,12 @@ import time
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
-REPO = Path(__file__).resolve().parent.parent
-APP = str(REPO / "studio_app.py")
-PERSONA = {
-    "name": "beekeeper",
-    "description": "A patient beekeeper.",
-    "traits": [
-        {"trait": "I am patient and calm", "questions": ["How do I stay calm?", "Any tips?"]},
-        {"trait": "I love bees", "questions": ["What is your favourite animal?"]},
-    ],
-}
+from studio_pages import open_page, use_constitutions
 
 
 @pytest.fixture
 def constitutions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A writable constitutions folder with one persona, so saves never touch the repo."""
-    from character.settings import get_settings
-
-    root = tmp_path / "constitutions"
-    (root / "hand-written").mkdir(parents=True)
-    (root / "hand-written" / "beekeeper.json").write_text(json.dumps(PERSONA), encoding="utf-8")
-    monkeypatch.setenv("CHARACTER_CONSTITUTION_PATH", str(root))
-    get_settings.cache_clear()
-    return root
-
-
-def _page(path: str | None = None, timeout: float = 60) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=timeout).run()
-    if path:
-        at.switch_page(path).run()
-    assert not at.exception, at.exception
-    return at
+    return use_constitutions(tmp_path / "constitutions", monkeypatch)
 
 
 def _wait_final(run_id: str, timeout: float = 60) -> None:
@@ -61,7 +34,7 @@ def test_home_shows_steps_and_key_booleans_only(monkeypatch: pytest.MonkeyPatch)
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-value")
     get_settings.cache_clear()
-    at = _page()
+    at = open_page()
     assert at.title[0].value.endswith("Open Character Studio")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["OpenAI-compatible key"] == "set"
@@ -72,7 +45,7 @@ def test_home_shows_steps_and_key_booleans_only(monkeypatch: pytest.MonkeyPatch)
 
 @pytest.mark.unit
 def test_editor_validates_live_naming_fields_and_saves(constitutions: Path) -> None:
-    at = _page("studio/views/constitutions.py")
+    at = open_page("studio/views/constitutions.py")
     assert at.selectbox(key="ed_open").value == "beekeeper"
     assert at.text_input(key="ed_trait_0").value == "I am patient and calm"
     assert any("Valid: 2 traits, 3 questions" in s.value for s in at.success)
@@ -108,7 +81,7 @@ def test_editor_validates_live_naming_fields_and_saves(constitutions: Path) -> N
 
 @pytest.mark.unit
 def test_editor_template_and_persona_switch(constitutions: Path) -> None:
-    at = _page("studio/views/constitutions.py")
+    at = open_page("studio/views/constitutions.py")
     at.text_input(key="ed_template_name").set_value("fresh-one")
     at.button(key="ed_template_go").click().run()
     assert at.text_input(key="ed_name").value == "fresh-one"
@@ -135,7 +108,7 @@ def test_data_preview_browses_datasets_with_filter_counts(constitutions: Path) -
     ]
     text = "\n".join(json.dumps(r) for r in rows) + "\n{torn line\n"
     (folder / "bee_dpo.jsonl").write_text(text, encoding="utf-8")
-    at = _page("studio/views/data_preview.py")
+    at = open_page("studio/views/data_preview.py")
     assert at.button(key="dp_go").label == "Generate pairs"
     assert any("unreadable lines skipped" in w.value for w in at.warning)
     metrics = {m.label: m.value for m in at.metric}
@@ -155,7 +128,7 @@ def test_launcher_checks_block_a_bad_config_and_launch_creates_a_job(
 ) -> None:
     from character.jobs import list_runs
 
-    at = _page("studio/views/training.py")
+    at = open_page("studio/views/training.py")
     assert [r.label for r in at.radio][:3] == ["Where to train", "What to run", "Preset"]
     if at.radio(key="tl_kind").value.startswith("Whole recipe"):  # the pipeline has landed
         assert "kind: pipeline" in at.code[0].value and "scale: demo" in at.code[0].value
@@ -193,7 +166,7 @@ def test_runs_page_follows_a_run_and_cancels_another(constitutions: Path) -> Non
 
     done = submit(JobSpec(kind="demo.count", config={"n": 6, "sleep_s": 0.0, "save_interval": 2}))
     _wait_final(done)
-    at = _page("studio/views/runs.py")
+    at = open_page("studio/views/runs.py")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["State"] == "succeeded"
     assert at.get("plotly_chart"), "metrics.jsonl rows should draw charts"
@@ -204,7 +177,7 @@ def test_runs_page_follows_a_run_and_cancels_another(constitutions: Path) -> Non
     deadline = time.time() + 30
     while not (get_run(slow).step or 0) and time.time() < deadline:  # the worker is counting
         time.sleep(0.1)
-    at = _page("studio/views/runs.py")
+    at = open_page("studio/views/runs.py")
     assert at.selectbox(key="runs_pick").value == slow  # newest first
     at.button(key=f"stop_{slow}").click().run()
     _wait_final(slow)
@@ -223,7 +196,7 @@ def test_runs_page_follows_a_run_and_cancels_another(constitutions: Path) -> Non
 
 @pytest.mark.unit
 def test_models_evaluation_and_arena_pages_render(constitutions: Path) -> None:
-    at = _page("studio/views/models.py")
+    at = open_page("studio/views/models.py")
     assert at.button(key="mdl_compare").label == "Compare"
     assert any("No adapters yet" in i.value for i in at.info)
     at.switch_page("studio/views/evaluation.py").run()
@@ -252,7 +225,7 @@ def test_arena_leaderboard_and_evaluation_report_from_recorded_votes(constitutio
             swapped=False,
         )
         record_vote(battle, "B" if i < 5 else "A", voter="test")
-    at = _page("studio/views/arena.py")
+    at = open_page("studio/views/arena.py")
     assert {m.label: m.value for m in at.metric}["Votes"] == "6"
     assert at.get("plotly_chart")
     out = get_settings().data_path / "eval" / "arena-check"
@@ -267,7 +240,7 @@ def test_try_tab_and_data_preview_sample_from_the_embedded_model(
     constitutions: Path, embedded_model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CHARACTER_TORCH_THREADS", "1")  # the CPU is shared with other tests
-    at = _page("studio/views/constitutions.py", timeout=180)
+    at = open_page("studio/views/constitutions.py", timeout=180)
     at.text_input(key="try_prompt").set_value("Hi")
     at.slider(key="try_tokens").set_value(16)
     at.button(key="try_go").click().run(timeout=180)
@@ -287,7 +260,7 @@ def test_try_tab_and_data_preview_sample_from_the_embedded_model(
 @pytest.mark.unit
 def test_drafts_keep_versions_and_show_the_trait_diff(constitutions: Path) -> None:
     pytest.importorskip("character.constitution").list_drafts  # noqa: B018
-    at = _page("studio/views/constitutions.py")
+    at = open_page("studio/views/constitutions.py")
     at.button(key="dr_save").click().run()
     assert any("Draft kept" in s.value for s in at.success)
     at.text_input(key="ed_trait_1").set_value("I adore bees and honey").run()

@@ -15,14 +15,13 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from studio_pages import open_page
 from tinker_standin_env import use_standin, write_dpo
 
 from character.tinker.standin import STANDIN_BASE_MODEL, StandinServer, ensure_loopback
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parent.parent
-APP = str(REPO / "studio_app.py")
 FAKE_KEY = "tml-" + "studio" + "x" * 10
 
 
@@ -45,8 +44,7 @@ def _pairs_file() -> Path:
 
 
 def _launcher_on_tinker() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=90).run()
-    at.switch_page("studio/views/training.py").run()
+    at = open_page("studio/views/training.py", timeout=90)
     at.radio(key="tl_where").set_value("Tinker (remote service)").run()
     assert not at.exception, at.exception
     return at
@@ -118,9 +116,7 @@ def test_tinker_studio_synthetic_launch_progress_adapter_and_arena_sample(
     while (get_run(run_id).step or 0) < 2 and get_run(run_id).state.value in ("queued", "running"):
         assert time.time() < deadline, get_run(run_id)
         time.sleep(0.2)
-    live = AppTest.from_file(APP, default_timeout=90).run()
-    live.switch_page("studio/views/runs.py").run()
-    assert not live.exception, live.exception
+    live = open_page("studio/views/runs.py", timeout=90)
     assert {m.label: m.value for m in live.metric}["State"] == "running"
     assert {m.label: m.value for m in live.metric}["Stage"] == "tinker: dpo training"
     assert "Per-step metrics" in _texts(live)

@@ -72,3 +72,45 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, embedded_model_dir:
     model.save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="module")
+def tiny_lora_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A LoRA adapter folder on the tiny model with random non-zero B, so merging or loading it
+    really changes the weights (a fresh LoRA's B is zero and would change nothing)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from character.models.loading import write_adapter_meta
+
+    torch.manual_seed(1)
+    base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32)
+    lora = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False)
+    model = get_peft_model(base, lora)
+    out = tmp_path_factory.mktemp("tiny-lora")
+    model.save_pretrained(out)
+    write_adapter_meta(out, base, str(tiny_model_dir))
+    return out
+
+
+@pytest.fixture
+def pirate_classifier_dir(tmp_path: Path) -> Path:
+    """A tf-idf persona classifier trained on 24 lines (pirate talk against plain answers):
+    cheap to train, and enough for reports that need some classifier to run end to end."""
+    import json
+
+    from character.eval.persona_classifier import ClassifierConfig, train_classifier
+
+    texts = tmp_path / "pirate-classifier.jsonl"
+    rows = [
+        {"text": f"Arr matey, the sea and me ship number {i}, yo ho!", "in_persona": True}
+        for i in range(12)
+    ] + [
+        {"text": f"Sure, here is a helpful answer number {i}.", "in_persona": False}
+        for i in range(12)
+    ]
+    texts.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "pirate-classifier"
+    train_classifier(ClassifierConfig(train_path=texts, method="tfidf", output_dir=out))
+    return out

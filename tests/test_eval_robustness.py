@@ -9,7 +9,6 @@ import pytest
 
 from character.backends.base import SamplingParams
 from character.constitution import resolve_constitution
-from character.eval.persona_classifier import ClassifierConfig, train_classifier
 from character.eval.robustness import (
     ADVERSARIAL_SUFFIXES,
     Condition,
@@ -58,21 +57,12 @@ def test_overlap_with_training_file_is_refused(tmp_path: Path) -> None:
         check_disjoint(heldout_prompts(), training_prompts([data]))
 
 
-def test_robustness_end_to_end_on_tiny_model(tmp_path: Path, tiny_model_dir: Path) -> None:
-    texts = tmp_path / "clf.jsonl"
-    rows = [
-        {"text": f"Arr matey, the sea and me ship number {i}, yo ho!", "in_persona": True}
-        for i in range(12)
-    ] + [
-        {"text": f"Sure, here is a helpful answer number {i}.", "in_persona": False}
-        for i in range(12)
-    ]
-    texts.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    train_classifier(ClassifierConfig(train_path=texts, method="tfidf", output_dir=tmp_path / "c"))
-
+def test_robustness_end_to_end_on_tiny_model(
+    tmp_path: Path, tiny_model_dir: Path, pirate_classifier_dir: Path
+) -> None:
     cfg = RobustnessConfig(
         constitution="pirate",
-        classifier_dir=tmp_path / "c",
+        classifier_dir=pirate_classifier_dir,
         conditions=[
             Condition(name="tiny", model=str(tiny_model_dir)),
             Condition(name="tiny+system", model=str(tiny_model_dir), system_prompt=True),

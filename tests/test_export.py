@@ -9,34 +9,15 @@ import pytest
 pytestmark = pytest.mark.unit
 
 
-@pytest.fixture(scope="module")
-def tiny_adapter(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A LoRA with non-zero random B so merging really changes the weights."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    from character.models.loading import write_adapter_meta
-
-    torch.manual_seed(1)
-    base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32)
-    lora = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False)
-    model = get_peft_model(base, lora)
-    out = tmp_path_factory.mktemp("adapter")
-    model.save_pretrained(out)
-    write_adapter_meta(out, base, str(tiny_model_dir))
-    return out
-
-
-def test_merge_is_exact_and_versioned(tiny_adapter: Path, tmp_path: Path) -> None:
+def test_merge_is_exact_and_versioned(tiny_lora_dir: Path, tmp_path: Path) -> None:
     from character.export.manifest import ExportManifest
     from character.export.merge import MergeConfig, merge_adapter
 
-    out = merge_adapter(MergeConfig(model=str(tiny_adapter), output_dir=tmp_path / "merged"))
+    out = merge_adapter(MergeConfig(model=str(tiny_lora_dir), output_dir=tmp_path / "merged"))
     manifest = ExportManifest.model_validate_json((out / "manifest.json").read_text())
     assert manifest.check["max_logit_diff"] < 1e-4
     assert "model.safetensors" in manifest.files
-    again = merge_adapter(MergeConfig(model=str(tiny_adapter), output_dir=tmp_path / "merged"))
+    again = merge_adapter(MergeConfig(model=str(tiny_lora_dir), output_dir=tmp_path / "merged"))
     assert again.name == "merged-v2" and out.exists()
 
 
@@ -47,11 +28,11 @@ def test_merge_refuses_a_plain_model(tiny_model_dir: Path, tmp_path: Path) -> No
         merge_adapter(MergeConfig(model=str(tiny_model_dir), output_dir=tmp_path / "m"))
 
 
-def test_gguf_round_trip_matches_logits(tiny_adapter: Path, tmp_path: Path) -> None:
+def test_gguf_round_trip_matches_logits(tiny_lora_dir: Path, tmp_path: Path) -> None:
     from character.export.gguf_export import GgufConfig, write_gguf
     from character.export.merge import MergeConfig, merge_adapter
 
-    merged = merge_adapter(MergeConfig(model=str(tiny_adapter), output_dir=tmp_path / "merged"))
+    merged = merge_adapter(MergeConfig(model=str(tiny_lora_dir), output_dir=tmp_path / "merged"))
     path = write_gguf(GgufConfig(model_dir=merged, output_dir=tmp_path / "gguf", dtype="f32"))
     assert path.exists() and path.stat().st_size > 0
     modelfile = (path.parent / "Modelfile").read_text()
@@ -74,7 +55,7 @@ def test_gguf_refuses_unsupported_architecture(tmp_path: Path) -> None:
 
 
 def test_serve_answers_the_openai_client(
-    tiny_adapter: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_lora_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A real `transformers serve` on loopback, the real `openai` client, no system prompt."""
     import os
@@ -96,11 +77,11 @@ def test_serve_answers_the_openai_client(
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    config = ServeConfig(model=str(tiny_adapter), port=port)
+    config = ServeConfig(model=str(tiny_lora_dir), port=port)
     proc = start_server(config, log_path=tmp_path / "serve.log")
     try:
         wait_until_listening("127.0.0.1", port, 240, proc)
-        folder = servable_folder(str(tiny_adapter))  # cached: the same merge, no rework
+        folder = servable_folder(str(tiny_lora_dir))  # cached: the same merge, no rework
         assert (folder / "manifest.json").exists()
         client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", timeout=120)
         reply = client.chat.completions.create(
@@ -121,14 +102,14 @@ def test_serve_refuses_non_loopback_hosts() -> None:
         start_server(ServeConfig(host="0.0.0.0"))
 
 
-def test_export_job_config_runs_every_format(tiny_adapter: Path, tmp_path: Path) -> None:
+def test_export_job_config_runs_every_format(tiny_lora_dir: Path, tmp_path: Path) -> None:
     from character.export.pipeline import ExportConfig, run_export
     from character.jobs.registry import get_job_kind
 
     assert get_job_kind("export").config_model is ExportConfig
     out = run_export(
         ExportConfig(
-            model=str(tiny_adapter),
+            model=str(tiny_lora_dir),
             formats=["adapter", "merged", "gguf"],
             gguf_dtype="f32",
             output_dir=tmp_path / "exp",

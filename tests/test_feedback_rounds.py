@@ -15,38 +15,9 @@ PROMPTS = ["How do I bake bread?", "What is the capital of France?", "Tell me ab
 
 
 @pytest.fixture(scope="module")
-def round1(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def round1(tiny_lora_dir: Path) -> Path:
     """Stands in for a distilled round-1 adapter (random non-zero LoRA B)."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    from character.models.loading import write_adapter_meta
-
-    torch.manual_seed(1)
-    base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32)
-    lora = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False)
-    model = get_peft_model(base, lora)
-    out = tmp_path_factory.mktemp("round1")
-    model.save_pretrained(out)
-    write_adapter_meta(out, base, str(tiny_model_dir))
-    return out
-
-
-def _classifier(tmp_path: Path) -> Path:
-    from character.eval.persona_classifier import ClassifierConfig, train_classifier
-
-    texts = tmp_path / "clf.jsonl"
-    rows = [
-        {"text": f"Arr matey, the sea and me ship number {i}, yo ho!", "in_persona": True}
-        for i in range(12)
-    ] + [
-        {"text": f"Sure, here is a helpful answer number {i}.", "in_persona": False}
-        for i in range(12)
-    ]
-    texts.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    train_classifier(ClassifierConfig(train_path=texts, method="tfidf", output_dir=tmp_path / "c"))
-    return tmp_path / "c"
+    return tiny_lora_dir
 
 
 def _collect_feedback(adapter: Path) -> list[str]:
@@ -79,7 +50,7 @@ def _collect_feedback(adapter: Path) -> list[str]:
 
 
 def test_round_two_trains_from_round_one_and_report_has_three_sections(
-    round1: Path, tmp_path: Path
+    round1: Path, pirate_classifier_dir: Path, tmp_path: Path
 ) -> None:
     from character.feedback.report import RoundReport, RoundReportConfig, round_report
     from character.feedback.rounds import RoundConfig, round_number, train_round
@@ -118,7 +89,7 @@ def test_round_two_trains_from_round_one_and_report_has_three_sections(
             persona="pirate",
             new_model=str(adapter),
             previous_model=str(round1),
-            classifier_dir=_classifier(tmp_path),
+            classifier_dir=pirate_classifier_dir,
             prompts=["What do you think of rainy days?", "Describe your favourite meal."],
             suffixes=["assistant"],
             include_prefill=False,

@@ -17,6 +17,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from character.cli_support import fail
+
 app = typer.Typer(
     help="Open Character Studio: design a persona, generate data, train, evaluate, export.",
     no_args_is_help=True,
@@ -58,12 +60,6 @@ def _register_subcommands() -> None:
         app.add_typer(sub, name=name)
     for module, attr, name in COMMANDS:
         app.command(name)(getattr(importlib.import_module(module), attr))
-
-
-def fail(message: str, code: int = 1) -> None:
-    """Print a clear error (no traceback) and exit."""
-    err.print(f"[bold red]Error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
 
 
 @app.command()

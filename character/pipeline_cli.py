@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from character.cli_support import fail, progress_reporter
+
 
 def pipeline(
     persona: Annotated[str, typer.Option(help="Persona name or constitution file.")],
@@ -25,16 +27,13 @@ def pipeline(
     """Run the whole recipe: prompts → pairs → DPO → introspection → SFT → quick evaluation.
 
     Every stage writes into one run folder with markers; rerun with --run-id to resume."""
-    import sys
-
     from pydantic import ValidationError
 
     from character.constitution import ConstitutionError
     from character.io import DataFileError
     from character.pipeline import PipelineConfig, PipelineError, run_pipeline
-    from character.progress import RichBarReporter, print_reporter
 
-    reporter = RichBarReporter() if sys.stderr.isatty() else print_reporter
+    reporter = progress_reporter()
     try:
         cfg = PipelineConfig(
             persona=persona,
@@ -54,8 +53,7 @@ def pipeline(
         FileExistsError,
         ValueError,
     ) as exc:
-        typer.secho(f"Error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
+        fail(str(exc))
     finally:
         if hasattr(reporter, "close"):
             reporter.close()

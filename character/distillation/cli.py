@@ -11,18 +11,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from character.cli_support import fail
+
 app = typer.Typer(
     help="Stage 1: teacher/student DPO pairs and LoRA DPO training.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
 console = Console()
-err = Console(stderr=True)
-
-
-def _fail(message: str) -> None:
-    err.print(f"[bold red]Error:[/] {message}", highlight=False, markup=True)
-    raise typer.Exit(1)
 
 
 def _run(fn, config):  # noqa: ANN001, ANN202
@@ -47,7 +43,7 @@ def _run(fn, config):  # noqa: ANN001, ANN202
         RuntimeError,
     ) as exc:
         bars.close()
-        _fail(str(exc))
+        fail(str(exc))
     finally:
         bars.close()
 
@@ -101,7 +97,7 @@ def generate(
     try:
         config = GenerationConfig(**kwargs)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     path = _run(generate_dpo_pairs, config)
     console.print(f"Pairs saved to {path}", highlight=False)
@@ -159,7 +155,7 @@ def train(
     try:
         config = TrainingConfig(**kwargs)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     out = _run(run_dpo_training, config)
     console.print(f"Adapter saved to {out}", highlight=False)

@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from character.cli_support import fail
+
 app = typer.Typer(
     help="Evaluate personas: classifier, robustness, revealed preferences, arena.",
     no_args_is_help=True,
@@ -22,11 +24,6 @@ app.add_typer(elo_app, name="elo")
 app.add_typer(arena_app, name="arena")
 console = Console()
 err = Console(stderr=True)
-
-
-def _fail(message: str) -> None:
-    err.print(f"[bold red]Error:[/] {message}", highlight=False, markup=False)
-    raise typer.Exit(1)
 
 
 def _reporter():  # noqa: ANN202
@@ -67,7 +64,7 @@ def elo_score(
     try:
         report = score_report(load_matches(matches), k_factor, initial_rating, rounds, seed)
     except DataFileError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     if as_json:
         console.print_json(json.dumps(report))
@@ -132,7 +129,7 @@ def classifier(
         )
         rep = train_classifier(cfg, reporter=_reporter())
     except (ClassifierError, DataFileError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     acc = rep.accuracy
     console.print(
@@ -191,7 +188,7 @@ def robustness(
             reporter=_reporter(),
         )
     except (ValueError, RuntimeError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     table = Table("condition", "variant", "retention", "95% CI", "drop vs default")
     for c in rep.cells:
@@ -248,7 +245,7 @@ def revealed(
             reporter=_reporter(),
         )
     except (ValueError, RuntimeError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     console.print(f"{rep.n_valid} valid / {rep.n_invalid} invalid judgements; rows in {output}")
     if rep.leaderboard:
@@ -313,13 +310,13 @@ def report(
         data = yaml.safe_load(config.read_text(encoding="utf-8"))
         cfg = EvalConfig.model_validate(data)
     except (OSError, yaml.YAMLError, ValidationError) as exc:
-        _fail(f"{config}: {exc}")
+        fail(f"{config}: {exc}")
         return
     if output_dir is not None:
         cfg = cfg.model_copy(update={"output_dir": output_dir})
     try:
         path = run_evaluation(cfg, reporter=_reporter())
     except (ValueError, RuntimeError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     console.print(f"report written to {path}")

@@ -7,14 +7,11 @@ from typing import Annotated
 
 import typer
 
+from character.cli_support import fail
+
 export_app = typer.Typer(
     help="Export a persona: merged weights, GGUF + Modelfile.", no_args_is_help=True
 )
-
-
-def _fail(message: str) -> None:
-    typer.secho(f"Error: {message}", fg="red", err=True)
-    raise typer.Exit(1)
 
 
 @export_app.command("merge")
@@ -31,7 +28,7 @@ def merge(
     try:
         path = merge_adapter(MergeConfig(model=model, output_dir=out, overwrite=overwrite))
     except (ValueError, RuntimeError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     typer.echo(f"Merged model written to {path}")
 
@@ -53,7 +50,7 @@ def gguf(
             GgufConfig(model_dir=folder, output_dir=out, dtype=dtype, overwrite=overwrite)  # type: ignore[arg-type]
         )
     except (ValueError, RuntimeError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     typer.echo(f"GGUF written to {path}; run `ollama create <name> -f {path.parent}/Modelfile`")
 
@@ -76,7 +73,7 @@ def serve(
         proc = start_server(ServeConfig(model=model, host=host, port=port))
         wait_until_listening(host, port, 300, proc)
     except (ValueError, RuntimeError, TimeoutError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     typer.echo(
         f"Serving {model} at http://{host}:{port}/v1 (OpenAI-compatible; any api key works).\n"

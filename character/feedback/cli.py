@@ -7,15 +7,12 @@ from typing import Annotated
 
 import typer
 
+from character.cli_support import fail
+
 app = typer.Typer(
     help="Human feedback: export it, review suggestions, train the next round, check it helped.",
     no_args_is_help=True,
 )
-
-
-def _fail(message: str) -> None:
-    typer.secho(f"Error: {message}", fg="red", err=True)
-    raise typer.Exit(1)
 
 
 @app.command("export")
@@ -43,7 +40,7 @@ def suggestions(
         for sid in reject:
             decide_suggestion(sid, False)
     except KeyError as exc:
-        _fail(str(exc.args[0]))
+        fail(str(exc.args[0]))
     for s in refresh_suggestions():
         what = f"trait '{s.trait}'" if s.kind == "trait_question" else "protective scene"
         typer.echo(f"{s.id}  {s.status:<8} {s.persona}: {what}: {s.text} ({s.count}x)")
@@ -75,7 +72,7 @@ def round_(
             )
         )
     except (ValueError, FileExistsError, FileNotFoundError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     typer.echo(f"Round adapter written to {path} (lineage in round.json)")
 
@@ -106,7 +103,7 @@ def report(
             )
         )
     except (ValueError, FileNotFoundError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     rep = load_round_report(path)
     typer.echo(rep.verdict)

@@ -11,24 +11,13 @@ from typing import Annotated
 
 import typer
 
+from character.cli_support import fail, progress_reporter
+
 app = typer.Typer(
     help="Introspection: self-reflection and self-interaction data, then SFT on top of DPO.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-
-
-def _fail(message: str) -> None:
-    typer.secho(f"Error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(1)
-
-
-def _reporter():  # noqa: ANN202
-    import sys
-
-    from character.progress import RichBarReporter, print_reporter
-
-    return RichBarReporter() if sys.stderr.isatty() else print_reporter
 
 
 @app.command()
@@ -66,7 +55,7 @@ def generate(
     from character.models.loading import AdapterMismatchError
     from character.models.registry import UnknownModelError
 
-    reporter = _reporter()
+    reporter = progress_reporter()
     try:
         cfg = IntrospectionGenerationConfig(
             persona=persona,
@@ -94,7 +83,7 @@ def generate(
         FileExistsError,
         ValueError,
     ) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     finally:
         if hasattr(reporter, "close"):
@@ -128,7 +117,7 @@ def train(
     from character.models.loading import AdapterMismatchError
     from character.models.registry import UnknownModelError
 
-    reporter = _reporter()
+    reporter = progress_reporter()
     try:
         cfg = SftTrainingConfig(
             dataset_path=dataset,
@@ -153,7 +142,7 @@ def train(
         ValueError,
         RuntimeError,
     ) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     finally:
         if hasattr(reporter, "close"):

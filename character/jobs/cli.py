@@ -11,14 +11,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from character.cli_support import fail
+
 app = typer.Typer(help="Background jobs: list, show, logs, cancel, stop, resume, submit, run.")
 console = Console()
-err = Console(stderr=True)
-
-
-def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]Error:[/] {message}", highlight=False, markup=True)
-    raise typer.Exit(code)
 
 
 def _fmt_time(ts: float | None) -> str:
@@ -41,11 +37,11 @@ def _load_spec(path: Path):  # noqa: ANN202 - returns JobSpec, imported lazily
         spec = read_spec_file(path)
         validate(spec)
     except JobConfigError as exc:
-        _fail(
+        fail(
             f"{path} was refused, nothing started:\n" + "\n".join(f"  - {p}" for p in exc.problems)
         )
     except Exception as exc:  # e.g. a kind whose module is not available
-        _fail(f"{path}: {exc}")
+        fail(f"{path}: {exc}")
     return spec
 
 
@@ -93,7 +89,7 @@ def show_cmd(run_id: Annotated[str, typer.Argument(help="Run id.")]) -> None:
         st = get_run(run_id)
         p = read_progress(run_id)
     except RunNotFoundError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     console.print(f"[bold]{st.display_name}[/] ({st.run_id})", highlight=False)
     rows = {
@@ -137,7 +133,7 @@ def logs_cmd(
         else:
             console.out(tail_log(run_id, lines), highlight=False)
     except RunNotFoundError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 @app.command("cancel")
@@ -148,7 +144,7 @@ def cancel_cmd(run_id: Annotated[str, typer.Argument(help="Run id.")]) -> None:
     try:
         st = cancel(run_id)
     except (RunNotFoundError, JobError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     console.print(f"{run_id}: {st.state.value}")
 
@@ -161,7 +157,7 @@ def stop_cmd(run_id: Annotated[str, typer.Argument(help="Run id.")]) -> None:
     try:
         st = request_stop(run_id)
     except RunNotFoundError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     console.print(f"{run_id}: {st.state.value}")
 
@@ -174,7 +170,7 @@ def resume_cmd(run_id: Annotated[str, typer.Argument(help="Run id.")]) -> None:
     try:
         st = resume(run_id)
     except (RunNotFoundError, JobError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     console.print(f"{run_id}: {st.state.value}")
 
@@ -190,7 +186,7 @@ def rename_cmd(
     try:
         rename(run_id, name)
     except (RunNotFoundError, JobError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 @app.command("submit")
@@ -224,7 +220,7 @@ def run_cmd(
         bars.close()
     console.print(f"{st.run_id}: {st.state.value}", highlight=False)
     if st.error:
-        _fail(st.error)
+        fail(st.error)
     if st.state not in (RunState.SUCCEEDED, RunState.STOPPED):
         raise typer.Exit(1)
 

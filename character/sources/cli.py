@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from character.sources.transcripts_cli import _fail, _reporter
+from character.cli_support import fail, progress_reporter
 from character.sources.transcripts_cli import transcripts as _transcripts
 
 app = typer.Typer(
@@ -76,7 +76,7 @@ def experience(
     }
     if teacher_model:
         fields["teacher_model"] = teacher_model
-    reporter = _reporter()
+    reporter = progress_reporter()
     try:
         path = generate_experiences(ExperienceConfig(**fields), reporter)
     except (
@@ -88,7 +88,7 @@ def experience(
         BackendError,
     ) as exc:
         hint = " Rerun with --resume to continue what was saved."
-        _fail(f"{exc}{hint if isinstance(exc, BackendError) else ''}")
+        fail(f"{exc}{hint if isinstance(exc, BackendError) else ''}")
         return
     finally:
         if hasattr(reporter, "close"):
@@ -134,9 +134,9 @@ def augment(
         fields["model"] = model
     try:
         cfg = AugmentConfig(**fields)
-        variants = augment_card(cfg, _reporter())
+        variants = augment_card(cfg, progress_reporter())
     except (ValidationError, ConstitutionError, UnknownModelError, ValueError, OSError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     for v in variants:
         typer.echo(f"[{v.style}, {v.origin}] {v.system_prompt[:100]}")

@@ -6,27 +6,17 @@ Only builds a config and calls the library; torch is imported inside the command
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from character.cli_support import fail, progress_reporter
+
 app = typer.Typer(
     help="Train a LoRA on one speaker's lines from a folder of transcripts.",
     pretty_exceptions_enable=False,
 )
-
-
-def _fail(message: str) -> None:
-    typer.secho(f"Error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(1)
-
-
-def _reporter():  # noqa: ANN202
-    from character.progress import RichBarReporter, print_reporter
-
-    return RichBarReporter() if sys.stderr.isatty() else print_reporter
 
 
 def _extensions(values: list[str]) -> list[str]:
@@ -110,7 +100,7 @@ def transcripts(
             for d in corpus.duplicate_scenes:
                 typer.echo(f"duplicate scene dropped: {d}", err=True)
             if not list_speakers:
-                _fail("pick a speaker with --target NAME (the table lists them)")
+                fail("pick a speaker with --target NAME (the table lists them)")
             return
         from character.sources.transcript_training import (
             TranscriptEvalConfig,
@@ -142,7 +132,7 @@ def transcripts(
         if model_name:
             fields["model"] = model_name
         cfg = TranscriptTrainConfig(**fields)
-        reporter = _reporter()
+        reporter = progress_reporter()
         try:
             path = train_on_transcripts(cfg, reporter)
             typer.echo(f"Adapter saved: {path}")
@@ -175,9 +165,9 @@ def transcripts(
             if hasattr(reporter, "close"):
                 reporter.close()
     except (ValidationError, TranscriptError, DataFileError, UnknownModelError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except (RuntimeError, OSError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def main() -> None:  # pragma: no cover - exercised through the CLI tests

@@ -13,23 +13,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from character.cli_support import fail
+
 app = typer.Typer(
     help="Train and sample on Tinker (remote LoRA), with a preflight before any spending.",
     no_args_is_help=True,
 )
 console = Console()
-err = Console(stderr=True)
 
 BaseUrl = Annotated[
     str | None, typer.Option("--base-url", help="Tinker URL (default TINKER_BASE_URL or prod).")
 ]
-
-
-def _fail(message: str) -> None:
-    from rich.markup import escape
-
-    err.print(f"[bold red]Error:[/] {escape(message)}", highlight=False)
-    raise typer.Exit(1)
 
 
 @app.command()
@@ -62,7 +56,7 @@ def preflight(
         )
         report = run_preflight(cfg, raise_errors=False)
     except (TinkerError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     if as_json:
         console.print_json(json.dumps(report.model_dump(mode="json") | {"ok": report.ok}))
@@ -89,7 +83,7 @@ def preflight(
             for note in e.get("notes", []):
                 console.print(f"  note: {note}", highlight=False)
     if not report.ok:
-        _fail(report.problem or "preflight failed")
+        fail(report.problem or "preflight failed")
 
 
 @app.command()
@@ -126,7 +120,7 @@ def train(
         try:
             values = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as exc:
-            _fail(f"{config}: {exc}")
+            fail(f"{config}: {exc}")
     overrides = {
         "dataset_path": data,
         "base_model": model,
@@ -147,13 +141,13 @@ def train(
     try:
         cfg = TinkerTrainingConfig.model_validate(values)
     except ValidationError as exc:
-        _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+        fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
         return
     reporter = print_reporter if plain else RichBarReporter()
     try:
         result = run_tinker_training(cfg, reporter=reporter)
     except (TinkerError, ValueError, FileExistsError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     finally:
         if not plain:
@@ -200,7 +194,7 @@ def sample(
         outs = backend.generate([conv], params)[0]
         backend.close()
     except (TinkerError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     for i, o in enumerate(outs):
         if n > 1:
@@ -222,7 +216,7 @@ def download(
     try:
         folder = download_adapter(path, out, base_url=base_url, overwrite=overwrite)
     except (TinkerError, FileExistsError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     console.print(f"Adapter saved to {folder}")
 
@@ -236,7 +230,7 @@ def checkpoints(
 
     rows = read_checkpoints(run_dir)
     if not rows:
-        _fail(f"{run_dir} has no checkpoints.jsonl rows")
+        fail(f"{run_dir} has no checkpoints.jsonl rows")
     table = Table("name", "step", "state_path", "sampler_path")
     for r in rows:
         table.add_row(r.name, str(r.step), r.state_path or "", r.sampler_path or "")
@@ -277,7 +271,7 @@ def fetch(
     try:
         folder = fetch_run_adapter(run_id, overwrite=again)
     except (TinkerError, RunNotFoundError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     console.print(f"Adapter saved to {folder}")
 

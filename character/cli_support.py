@@ -1,0 +1,31 @@
+"""What every command group shares: one way to stop with an error, one way to show progress.
+
+Error text is printed as it is, not as rich markup: messages quote file paths, lists and
+pydantic locations in brackets, which markup would swallow ("[a, b]" vanishes) or choke on
+("[/tmp/x.jsonl]" reads as a closing tag and raises). Light imports only: every CLI module
+imports this at import time, and `--help` must stay fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    from character.progress import Reporter
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print one red `Error: ...` line on stderr (no traceback) and exit with `code`."""
+    typer.secho(f"Error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def progress_reporter() -> Reporter:
+    """Live bars on a terminal; plain lines when stderr is a log file or a pipe, where bar
+    redraws would bury the messages."""
+    from character.progress import RichBarReporter, print_reporter
+
+    return RichBarReporter() if sys.stderr.isatty() else print_reporter

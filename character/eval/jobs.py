@@ -10,8 +10,7 @@ from character.jobs.registry import JobContext, register_job_kind
 
 
 def _evaluate(config: EvalConfig, ctx: JobContext) -> dict[str, Any]:
-    if config.output_dir is None:
-        config = config.model_copy(update={"output_dir": ctx.run_dir / "output"})
+    config = ctx.with_run_defaults(config)
     path = run_evaluation(config, reporter=ctx.reporter)
     return {"output": str(path), "artifacts": [{"path": str(path.parent), "type": "eval_report"}]}
 

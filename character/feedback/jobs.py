@@ -10,10 +10,7 @@ from character.jobs.registry import JobContext, register_job_kind
 
 
 def _round(config: RoundConfig, ctx: JobContext) -> dict[str, Any]:
-    if config.output_dir is None:
-        config = config.model_copy(update={"output_dir": ctx.run_dir / "output"})
-    if ctx.resume:
-        config = config.model_copy(update={"resume": True})
+    config = ctx.with_run_defaults(config)
     adapter = train_round(config, reporter=ctx.reporter, stop_requested=ctx.stop_requested)
     out: dict[str, Any] = {
         "output": str(adapter),
@@ -25,8 +22,7 @@ def _round(config: RoundConfig, ctx: JobContext) -> dict[str, Any]:
 
 
 def _report(config: RoundReportConfig, ctx: JobContext) -> dict[str, Any]:
-    if config.output_dir is None:
-        config = config.model_copy(update={"output_dir": ctx.run_dir / "output"})
+    config = ctx.with_run_defaults(config)
     path = round_report(config, reporter=ctx.reporter)
     return {"output": str(path), "artifacts": [{"path": str(path), "type": "round_report"}]}
 

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -23,6 +23,8 @@ from character.jobs.errors import JobConfigError, JobKindUnavailableError, Unkno
 from character.jobs.models import JobSpec, Resource
 from character.jobs.store import format_validation_errors
 from character.progress import Reporter
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
 
 
 @dataclass
@@ -35,6 +37,17 @@ class JobContext:
     resume: bool = False
     run_id: str = ""
     resume_of: str | None = None
+
+    def with_run_defaults(self, config: ConfigT) -> ConfigT:
+        """`config` with an unset `output_dir` pointed into the run folder (so the folder holds
+        what the run made, and a resume finds it) and `resume` on when this run resumes."""
+        fields = type(config).model_fields
+        updates: dict[str, Any] = {}
+        if "output_dir" in fields and config.output_dir is None:
+            updates["output_dir"] = self.run_dir / "output"
+        if self.resume and "resume" in fields:
+            updates["resume"] = True
+        return config.model_copy(update=updates) if updates else config
 
 
 JobFn = Callable[[Any, JobContext], "dict[str, Any] | None"]

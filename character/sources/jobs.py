@@ -35,13 +35,7 @@ class TranscriptTrainJobConfig(TranscriptTrainConfig):
 
 
 def _transcripts(config: TranscriptTrainJobConfig, ctx: JobContext) -> dict[str, Any]:
-    updates: dict[str, Any] = {}
-    if config.output_dir is None:
-        updates["output_dir"] = ctx.run_dir / "output"
-    if ctx.resume:
-        updates["resume"] = True
-    if updates:
-        config = config.model_copy(update=updates)
+    config = ctx.with_run_defaults(config)
     train_cfg = TranscriptTrainConfig(
         **config.model_dump(exclude={"evaluate", "classifier_method"})
     )

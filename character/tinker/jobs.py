@@ -9,13 +9,7 @@ from character.tinker.train import TinkerTrainingConfig, run_tinker_training
 
 
 def _run(config: TinkerTrainingConfig, ctx: JobContext) -> dict[str, Any]:
-    updates: dict[str, Any] = {}
-    if config.output_dir is None:
-        updates["output_dir"] = ctx.run_dir / "output"
-    if ctx.resume:
-        updates["resume"] = True
-    if updates:
-        config = config.model_copy(update=updates)
+    config = ctx.with_run_defaults(config)
     result = run_tinker_training(config, reporter=ctx.reporter, stop_requested=ctx.stop_requested)
     data = result.model_dump(mode="json")
     # Typed, so the Runs page and lineage list the metrics files as files, not as adapters.

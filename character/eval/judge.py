@@ -356,17 +356,9 @@ def run_pairwise_eval(config: PairwiseEvalConfig, reporter: Any = None) -> Pairw
 
 def interview_questions(with_family: bool = False) -> list[Any]:
     """The built-in interview questions; family "probe" marks the out-of-scope probes."""
-    text = (resources.files("character.eval") / "data" / "interview_questions.txt").read_text(
-        "utf-8"
-    )
-    rows: list[tuple[str, str]] = []
-    family = "self"
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("## "):
-            family = line[3:].strip()
-        elif line and not line.startswith("#"):
-            rows.append((family, line))
+    from character.eval.robustness import family_lines
+
+    rows = family_lines("interview_questions.txt", "self")
     return rows if with_family else [q for _, q in rows]
 
 

@@ -57,17 +57,25 @@ def normalize_prompt(text: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"[^\w\s]", "", text.lower())).strip()
 
 
-def heldout_prompts(with_family: bool = False) -> list[str] | list[tuple[str, str]]:
-    """The built-in held-out prompts (never used for training), optionally with family."""
-    text = (resources.files("character.eval") / "data" / HELDOUT_FILE).read_text("utf-8")
+def family_lines(file_name: str, first_family: str) -> list[tuple[str, str]]:
+    """(family, line) rows of a built-in prompt file in `character/eval/data`: a `## name`
+    line starts a family, other `#` lines are comments, lines before any heading get
+    `first_family`."""
+    text = (resources.files("character.eval") / "data" / file_name).read_text("utf-8")
     rows: list[tuple[str, str]] = []
-    family = "general"
+    family = first_family
     for line in text.splitlines():
         line = line.strip()
         if line.startswith("## "):
             family = line[3:].strip()
         elif line and not line.startswith("#"):
             rows.append((family, line))
+    return rows
+
+
+def heldout_prompts(with_family: bool = False) -> list[str] | list[tuple[str, str]]:
+    """The built-in held-out prompts (never used for training), optionally with family."""
+    rows = family_lines(HELDOUT_FILE, "general")
     return rows if with_family else [p for _, p in rows]
 
 

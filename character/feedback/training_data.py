@@ -29,16 +29,23 @@ def _last_user_index(messages: list[dict[str, str]]) -> int:
     return -1
 
 
-def correction_to_dpo(record: FeedbackRecord) -> dict[str, Any] | None:
-    """TRL conversational preference row: correction (chosen) over the original (rejected)."""
+def _corrected_prompt(record: FeedbackRecord) -> list[dict[str, str]] | None:
+    """The conversation up to the user turn that the correction answers; None when there is
+    no correction or no user turn to answer."""
     if not record.correction:
         return None
     prompt = record.prompt_messages()
     cut = _last_user_index(prompt)
-    if cut < 0:
+    return prompt[: cut + 1] if cut >= 0 else None
+
+
+def correction_to_dpo(record: FeedbackRecord) -> dict[str, Any] | None:
+    """TRL conversational preference row: correction (chosen) over the original (rejected)."""
+    prompt = _corrected_prompt(record)
+    if prompt is None:
         return None
     return {
-        "prompt": prompt[: cut + 1],
+        "prompt": prompt,
         "chosen": [{"role": "assistant", "content": record.correction}],
         "rejected": [{"role": "assistant", "content": record.response}],
         "source": "feedback_correction",
@@ -55,14 +62,11 @@ def correction_to_dpo(record: FeedbackRecord) -> dict[str, Any] | None:
 
 def correction_to_sft(record: FeedbackRecord) -> dict[str, Any] | None:
     """`{"messages": [...]}` row ending with the corrected reply; no system prompt."""
-    if not record.correction:
-        return None
-    prompt = record.prompt_messages()
-    cut = _last_user_index(prompt)
-    if cut < 0:
+    prompt = _corrected_prompt(record)
+    if prompt is None:
         return None
     return {
-        "messages": [*prompt[: cut + 1], {"role": "assistant", "content": record.correction}],
+        "messages": [*prompt, {"role": "assistant", "content": record.correction}],
         "source": "feedback_correction",
         "feedback_id": record.id,
         "persona": record.persona,

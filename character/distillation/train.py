@@ -201,6 +201,7 @@ def run_dpo_training(
         use_gradient_checkpointing,
         write_run_files,
     )
+    from character.training.compact_lm_head import compact_lm_head_on_cpu
     from character.training.setup import check_checkpoint_base
 
     progress = as_progress(reporter)
@@ -273,7 +274,8 @@ def run_dpo_training(
     }
     write_run_files(out, config, provenance)
     started = time.time()
-    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    with compact_lm_head_on_cpu():
+        result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     provenance.update(
         train_runtime_s=round(time.time() - started, 2),
         global_step=trainer.state.global_step,

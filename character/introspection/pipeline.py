@@ -394,6 +394,7 @@ def run_sft_training(
         use_gradient_checkpointing,
         write_run_files,
     )
+    from character.training.compact_lm_head import compact_lm_head_on_cpu
     from character.training.setup import check_checkpoint_base
 
     tokenizer = load_tokenizer(train_base)
@@ -476,7 +477,8 @@ def run_sft_training(
         check_checkpoint_base(resume_from, str(train_base))
         progress.log(f"sft: resuming from {resume_from}")
     started = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    with compact_lm_head_on_cpu():
+        result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     seconds = time.perf_counter() - started
     targets = sorted(peft_config.target_modules)
     lineage.update(

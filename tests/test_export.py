@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,9 @@ def test_merge_is_exact_and_versioned(tiny_lora_dir: Path, tmp_path: Path) -> No
     manifest = ExportManifest.model_validate_json((out / "manifest.json").read_text())
     assert manifest.check["max_logit_diff"] < 1e-4
     assert "model.safetensors" in manifest.files
+    # Served as is, the persona samples like the studio (a 135M persona loops without this).
+    gen = json.loads((out / "generation_config.json").read_text())
+    assert gen["repetition_penalty"] == 1.1 and gen["do_sample"] and gen["top_p"] == 0.95
     again = merge_adapter(MergeConfig(model=str(tiny_lora_dir), output_dir=tmp_path / "merged"))
     assert again.name == "merged-v2" and out.exists()
 

@@ -44,6 +44,20 @@ def probe_logits(model: Any, tokenizer: Any) -> Any:
         return model(**batch.to(next(model.parameters()).device)).logits.float().cpu()
 
 
+def set_persona_sampling(model: Any) -> None:
+    """Store our sampling defaults (the recipe's temperature, top-p and repetition penalty) in
+    the model's generation config, so `transformers serve`, plain `generate` and any HF tool
+    sample the merged persona the way the studio does. Without the repetition penalty a small
+    persona model loops on its catch-phrases ("Aye, aye, aye, ...") when served."""
+    from character.backends.base import SamplingParams
+
+    defaults = SamplingParams()
+    model.generation_config.do_sample = True
+    model.generation_config.temperature = defaults.temperature
+    model.generation_config.top_p = defaults.top_p
+    model.generation_config.repetition_penalty = defaults.repetition_penalty
+
+
 def merge_adapter(config: MergeConfig, reporter: Reporter | Progress | None = None) -> Path:
     """Write `output_dir` (or a versioned sibling) with merged safetensors, tokenizer, manifest."""
     from character.models.loading import load_causal_lm
@@ -65,6 +79,7 @@ def merge_adapter(config: MergeConfig, reporter: Reporter | Progress | None = No
     tmp = out.with_name(f".{out.name}.partial")
     if tmp.exists():
         shutil.rmtree(tmp)
+    set_persona_sampling(merged)
     merged.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
     progress.advance(2, 3)

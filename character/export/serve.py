@@ -38,8 +38,9 @@ def servable_folder(model_ref: str) -> Path:
     if adapter is None:
         return base
     files = hash_folder(adapter)
+    # The salt changes when what a merge writes changes (v2: persona sampling defaults).
     digest = hashlib.sha256(
-        "".join(f"{k}={v};" for k, v in sorted(files.items())).encode()
+        ("v2;" + "".join(f"{k}={v};" for k, v in sorted(files.items()))).encode()
     ).hexdigest()[:12]
     target = (
         get_settings().model_cache / "merged" / f"{adapter.parent.name}-{adapter.name}-{digest}"

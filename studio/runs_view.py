@@ -7,6 +7,7 @@ re-attaches to a running job without any state of its own.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import plotly.graph_objects as go
@@ -25,9 +26,9 @@ from character.jobs import (
 )
 
 CHARTS = (
-    ("loss", "Loss (lower is better)"),
-    ("rewards/margins", "Reward margin: chosen minus rejected (higher is better)"),
-    ("rewards/accuracies", "Accuracy: share of pairs where chosen wins"),
+    ("loss", "Loss", "lower is better"),
+    ("rewards/margins", "Reward margin", "chosen minus rejected; higher is better"),
+    ("rewards/accuracies", "Pair accuracy", "share of pairs where chosen wins"),
 )
 LIVE_STATES = {RunState.QUEUED, RunState.RUNNING, RunState.STOPPING}
 STATE_ICON = {
@@ -55,8 +56,9 @@ def fmt_duration(seconds: float | None) -> str:
 def metric_figures(rows: list[dict[str, Any]]) -> list[tuple[str, go.Figure]]:
     """One plotly line chart per known training metric present; else every numeric column."""
     figs: list[tuple[str, go.Figure]] = []
-    keys = [k for k, _ in CHARTS if any(k in r for r in rows)]
-    titles = dict(CHARTS)
+    keys = [k for k, _, _ in CHARTS if any(k in r for r in rows)]
+    titles = {k: t for k, t, _ in CHARTS}
+    hints = {k: h for k, _, h in CHARTS}
     if not keys:
         numeric = {
             k
@@ -66,24 +68,42 @@ def metric_figures(rows: list[dict[str, Any]]) -> list[tuple[str, go.Figure]]:
         }
         keys = sorted(numeric)[:4]
     for key in keys:
-        pts = [
-            (r.get("step", i), r[key])
-            for i, r in enumerate(rows)
-            if isinstance(r.get(key), (int, float))
-        ]
-        if not pts:
+        # A whole-recipe run trains twice (DPO, then SFT), each from step 1: one line per
+        # training stage, or the steps of the second would be drawn back over the first.
+        series: dict[str, list[tuple[Any, float]]] = {}
+        for i, r in enumerate(rows):
+            if isinstance(r.get(key), (int, float)):
+                series.setdefault(str(r.get("stage") or ""), []).append((r.get("step", i), r[key]))
+        if not series:
             continue
         fig = go.Figure(
-            go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers")
+            [
+                go.Scatter(
+                    x=[p[0] for p in pts],
+                    y=[p[1] for p in pts],
+                    mode="lines+markers",
+                    name=stage_label(stage),
+                )
+                for stage, pts in series.items()
+            ]
         )
         fig.update_layout(
             title=titles.get(key, key),
             height=260,
             margin=dict(l=10, r=10, t=40, b=10),
             xaxis_title="step",
+            yaxis_title=hints.get(key, ""),
+            showlegend=len(series) > 1,
+            legend=dict(orientation="h", y=-0.3),
         )
         figs.append((key, fig))
     return figs
+
+
+def stage_label(stage: str) -> str:
+    """'dpo: train' → 'DPO', 'sft: train' → 'SFT'; other stage names as they are."""
+    head = stage.split(":", 1)[0].strip()
+    return head.upper() if head in {"dpo", "sft"} else (stage or "training")
 
 
 def _act(fn: Any, run_id: str, what: str) -> None:
@@ -110,7 +130,7 @@ def render_detail(run_id: str) -> None:
     cols[1].metric("Stage", p.stage or "–")
     cols[2].metric("Elapsed", fmt_duration(p.elapsed_s))
     cols[3].metric("ETA", fmt_duration(p.eta_s) if p.eta_s is not None else "–")
-    step = f"{p.step}/{p.total}" if p.total else (str(p.step) if p.step is not None else "")
+    step = f"{p.step}/{p.total}" if p.total else (str(p.step) if p.step else "")
     st.progress(p.fraction or 0.0, text=f"{p.stage or state} {step}".strip())
     if p.queue_position:
         st.info(f"Waiting in the queue (position {p.queue_position}).")
@@ -173,7 +193,8 @@ def _artifacts(run_id: str) -> None:
     if arts.artifacts:
         st.markdown("**Produced**")
         for a in arts.artifacts:
-            st.markdown(f"- {a.type}: `{a.name or a.path}`")
+            what = a.name or Path(a.path).name
+            st.markdown(f"- {what}: `{a.path}`")
 
 
 def _pipeline_summary(run_id: str) -> dict[str, Any] | None:

@@ -242,7 +242,7 @@ def run_dpo_training(
     grad_ckpt = use_gradient_checkpointing(model, config.gradient_checkpointing)
     args = build_dpo_config(config, out, grad_ckpt)
     out.mkdir(parents=True, exist_ok=True)
-    callback = MetricsCallback(out, progress, stop_requested)
+    callback = MetricsCallback(out, progress, stop_requested, stage="dpo: train")
     trainer = DPOTrainer(
         model=model,
         args=args,

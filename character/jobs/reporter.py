@@ -108,7 +108,16 @@ class RunReporter:
     def _artifact_type(self, event: ProgressEvent) -> Any:
         t = (event.metrics or {}).get("type")
         valid = ("dataset", "adapter", "eval_report", "export", "checkpoint", "file")
-        return t if t in valid else self.default_artifact_type
+        if t in valid:
+            return t
+        if self.default_artifact_type == "adapter" and event.path:
+            # Training kinds (the whole recipe above all) also write data and summaries; only
+            # a PEFT folder is an adapter, or the lineage would offer a JSONL as a model.
+            path = Path(event.path)
+            if (path / "adapter_config.json").exists():
+                return "adapter"
+            return "dataset" if path.suffix == ".jsonl" else "file"
+        return self.default_artifact_type
 
     def _eta(self, event: ProgressEvent, now: float) -> float | None:
         if not event.total or event.step is None:

@@ -167,7 +167,10 @@ def render_detail(run_id: str) -> None:
         chart_cols = st.columns(min(3, len(figs)))
         for i, (key, fig) in enumerate(figs):
             chart_cols[i % len(chart_cols)].plotly_chart(
-                fig, key=f"chart_{run_id}_{key}", width="stretch"
+                fig,
+                key=f"chart_{run_id}_{key}",
+                width="stretch",
+                config={"displayModeBar": False},  # it covers the titles of narrow charts
             )
     else:
         st.caption("Charts appear when the run reports its first metrics.")
@@ -193,7 +196,7 @@ def _artifacts(run_id: str) -> None:
     if arts.artifacts:
         st.markdown("**Produced**")
         for a in arts.artifacts:
-            what = a.name or Path(a.path).name
+            what = a.name or ("run folder" if Path(a.path).is_dir() else Path(a.path).name)
             st.markdown(f"- {what}: `{a.path}`")
 
 

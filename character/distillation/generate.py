@@ -329,7 +329,10 @@ def generate_dpo_pairs(
             f"({sum(drops.values())} dropped). Raise samples_per_prompt or add questions."
         )
     write_stats(finished=kept >= config.pair_count)
-    progress.artifact(str(output), message=f"{kept} pairs, dropped {dict(drops)}")
+    dropped = ", ".join(f"{n} {why}" for why, n in sorted(drops.items()) if n)
+    progress.artifact(
+        str(output), message=f"{kept} pairs ({f'dropped {dropped}' if dropped else 'none dropped'})"
+    )
     return output
 
 

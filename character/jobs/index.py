@@ -57,6 +57,18 @@ def default_artifact_type(kind: str) -> str:
     return "file"
 
 
+def artifact_type_of(path: str | Path, default: str) -> str:
+    """A training kind's outputs are adapters by default, but the whole recipe also writes
+    pairs, summaries and its run folder: only a PEFT folder is an adapter, or the lineage
+    would offer a JSONL file as a model."""
+    if default != "adapter":
+        return default
+    p = Path(path)
+    if (p / "adapter_config.json").exists():
+        return "adapter"
+    return "dataset" if p.suffix == ".jsonl" else "file"
+
+
 def index_path(data_path: Path | None = None) -> Path:
     return runs_root(data_path).parent / "index.sqlite"
 

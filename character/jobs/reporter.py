@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from character.jobs.errors import JobStopped
+from character.jobs.index import artifact_type_of
 from character.jobs.models import Artifact, RunStatus
 from character.jobs.store import add_artifacts, append_log, append_metrics, edit_status
 from character.progress import ProgressEvent, Reporter
@@ -110,14 +111,7 @@ class RunReporter:
         valid = ("dataset", "adapter", "eval_report", "export", "checkpoint", "file")
         if t in valid:
             return t
-        if self.default_artifact_type == "adapter" and event.path:
-            # Training kinds (the whole recipe above all) also write data and summaries; only
-            # a PEFT folder is an adapter, or the lineage would offer a JSONL as a model.
-            path = Path(event.path)
-            if (path / "adapter_config.json").exists():
-                return "adapter"
-            return "dataset" if path.suffix == ".jsonl" else "file"
-        return self.default_artifact_type
+        return artifact_type_of(event.path or "", self.default_artifact_type)
 
     def _eta(self, event: ProgressEvent, now: float) -> float | None:
         if not event.total or event.step is None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from character.io import DiskFullError
 from character.jobs.errors import JobStopped
-from character.jobs.index import default_artifact_type, index_run
+from character.jobs.index import artifact_type_of, default_artifact_type, index_run
 from character.jobs.models import ACTIVE_STATES, Artifact, RunState
 from character.jobs.registry import JobContext, get_job_kind, validate_spec
 from character.jobs.reporter import RunReporter
@@ -61,9 +61,11 @@ def _artifacts_from_result(result: dict[str, Any], default_type: str) -> list[Ar
     items: list[Artifact] = []
     for raw in result.get("artifacts") or []:
         if isinstance(raw, (str, Path)):
-            items.append(Artifact(path=str(raw), type=default_type))  # type: ignore[arg-type]
+            kind = artifact_type_of(raw, default_type)
+            items.append(Artifact(path=str(raw), type=kind))  # type: ignore[arg-type]
         elif isinstance(raw, dict) and raw.get("path"):
-            data = {"type": default_type, **raw, "path": str(raw["path"])}
+            data = {"type": artifact_type_of(raw["path"], default_type), **raw}
+            data["path"] = str(raw["path"])
             with contextlib.suppress(ValueError):
                 items.append(Artifact.model_validate(data))
     return items

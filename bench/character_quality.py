@@ -40,6 +40,13 @@ def main() -> int:
     parser.add_argument("--suffixes", nargs="*", default=None, help="Subset of suffix keys.")
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/character_quality"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--classifier-pairs",
+        type=int,
+        default=48,
+        help="Extra teacher/student pairs (training-pool prompts, never held-out ones) to train "
+        "the persona classifier on, next to the run's own pairs; 0 uses the run's pairs only.",
+    )
     args = parser.parse_args()
 
     work = args.work_dir.resolve()
@@ -72,11 +79,32 @@ def main() -> int:
     t1 = time.time()
     print(f"pipeline run {run} ({summary.get('total_seconds', 0):.0f}s of stages)")
     pairs = run / "pairs" / "dpo_train.jsonl"
+    clf_files = [pairs]
+    if args.classifier_pairs:
+        # A demo run has ~20 pairs: too few texts for a classifier that judges every reply.
+        # More pairs from the same teacher set-up, on other training-pool prompts, are only
+        # used to fit the classifier (the models never see them).
+        from character.distillation.generate import GenerationConfig, generate_dpo_pairs
+
+        extra = generate_dpo_pairs(
+            GenerationConfig(
+                persona=args.persona,
+                pair_count=args.classifier_pairs,
+                max_new_tokens=args.max_new_tokens,
+                allow_cut_off=True,
+                seed=args.seed + 7,
+                samples_per_prompt=1,
+                output_path=work / "classifier_pairs.jsonl",
+                resume=True,
+            )
+        )
+        clf_files.append(extra)
     clf = train_classifier(
-        ClassifierConfig(train_path=pairs, output_dir=work / "classifier", seed=args.seed)
+        ClassifierConfig(train_path=clf_files, output_dir=work / "classifier", seed=args.seed)
     )
     print(
-        f"classifier (MiniLM + LR, in vs out of persona): held-out accuracy "
+        f"classifier (MiniLM + LR, in vs out of persona, {len(clf_files)} pair files): "
+        f"held-out accuracy "
         f"{clf.accuracy.estimate:.2f} [{clf.accuracy.lower:.2f}, {clf.accuracy.upper:.2f}], "
         f"macro-F1 {clf.macro_f1:.2f}, n_test {clf.n_test}"
     )

@@ -122,9 +122,11 @@ with pairs_tab:
         if check_pair is not None:
             reason, detail = check_pair(chosen, rejected, prompt=prompt)
             if reason:
-                st.caption(f"⚠️ The generator would drop this pair: {reason} ({detail}).")
+                st.caption(
+                    f":material/warning: The generator would drop this pair: {reason} ({detail})."
+                )
             else:
-                st.caption("✓ The generator's filters would keep this pair.")
+                st.caption(":material/check: The generator's filters would keep this pair.")
 
 
 def _text(value: Any) -> str:

@@ -30,7 +30,12 @@ from character.preflight_checks import (
 from studio.common import coming_soon, data_files, model_picker, rel, run_safely
 from studio.tinker_ui import WHERE_HELP, WHERE_LOCAL, WHERE_TINKER, render_tinker_launcher
 
-ICONS = {"ok": "✅", "warn": "⚠️", "error": "❌"}
+# Material icons ship with Streamlit; emoji need a colour-emoji font the machine may lack.
+ICONS = {
+    "ok": ":green[:material/check_circle:]",
+    "warn": ":material/warning:",
+    "error": ":material/error:",
+}
 
 
 @st.cache_resource(show_spinner=False)

@@ -200,6 +200,8 @@ def _tiny_config(tmp_path: Path, tiny_model_dir: Path, **kw):  # noqa: ANN202
         "allow_cut_off": True,  # a random model never finishes a sentence
         "output_path": tmp_path / "out" / "pirate_dpo.jsonl",
         "template_count": 20,
+        # Random text has no voice to judge; tests/test_voice_judge.py covers the judge.
+        "voice": {"method": "off"},
     }
     base.update(kw)
     return GenerationConfig(**base)
@@ -209,6 +211,7 @@ def test_generate_pairs_on_tiny_model(tmp_path: Path, tiny_model_dir: Path) -> N
     from datasets import load_dataset
 
     from character.distillation.generate import generate_dpo_pairs, sidecar_paths
+    from character.eval.voice_judge import JUDGE_REASONS
     from character.progress import ProgressEvent
 
     events: list[ProgressEvent] = []
@@ -231,7 +234,9 @@ def test_generate_pairs_on_tiny_model(tmp_path: Path, tiny_model_dir: Path) -> N
     stats_path, _ = sidecar_paths(path)
     stats = json.loads(stats_path.read_text())
     assert (
-        stats["kept"] == 6 and stats["finished"] and set(stats["dropped"]) == set(filters.REASONS)
+        stats["kept"] == 6
+        and stats["finished"]
+        and set(stats["dropped"]) == set(filters.REASONS) | set(JUDGE_REASONS)
     )
     assert any(e.kind == "progress" and e.step == 6 for e in events)
     ds = load_dataset("json", data_files=str(path), split="train")

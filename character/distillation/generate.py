@@ -21,6 +21,13 @@ from character.constitution import Constitution, render_system_prompt, resolve_c
 from character.distillation.dataset import DpoExample, default_output_path
 from character.distillation.filters import REASONS, QuoteDetector, check_pair
 from character.distillation.prompts import PromptItem, PromptSet, build_prompt_set
+from character.eval.voice_judge import (
+    JUDGE_REASONS,
+    VoiceJudge,
+    VoiceJudgeConfig,
+    build_voice_judge,
+    judge_pair,
+)
 from character.io import append_jsonl, atomic_write_json, iter_jsonl
 from character.progress import Progress, Reporter, as_progress
 from character.settings import get_settings
@@ -68,6 +75,17 @@ class GenerationConfig(BaseModel):
     )
     use_augmented_cards: bool = Field(
         default=False, description="Teacher sees the card or an augmented variant, per pair."
+    )
+    best_of: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="Teacher samples per prompt; the one the voice judge scores highest "
+        "becomes the chosen reply.",
+    )
+    voice: VoiceJudgeConfig = Field(
+        default_factory=VoiceJudgeConfig,
+        description="How chosen replies are judged for the persona's voice.",
     )
 
     def sampling(self) -> SamplingParams:
@@ -133,6 +151,143 @@ def _quote_sources(c: Constitution) -> list[str]:
     )
 
 
+class PairDecision(BaseModel):
+    """One prompt's pair as the filters see it: the chosen reply (the judge's pick of the
+    teacher's samples), the rejected one, their voice scores and, if dropped, why."""
+
+    prompt: str
+    chosen: Completion
+    rejected: Completion
+    candidates: int = 1
+    chosen_score: float | None = None
+    rejected_score: float | None = None
+    reason: str | None = None
+    detail: str | None = None
+
+    @property
+    def kept(self) -> bool:
+        return self.reason is None
+
+
+class PairFilter:
+    """Every check a pair passes before it becomes training data: the recipe's filters, then
+    the voice judge. The generator and the studio's preview both call `decide`, so a preview
+    shows exactly the verdict a run would give."""
+
+    def __init__(
+        self,
+        constitution: Constitution,
+        config: GenerationConfig,
+        count_tokens: Callable[[str, str], int] | None = None,
+    ) -> None:
+        self.config = config
+        self.quotes = QuoteDetector(_quote_sources(constitution), n=config.quote_ngram)
+        self.count_tokens = count_tokens
+        self.judge: VoiceJudge | None = build_voice_judge(constitution, config.voice)
+
+    def _basic(self, prompt: str, chosen: Completion, rejected: Completion) -> tuple[Any, Any]:
+        return check_pair(
+            chosen,
+            rejected,
+            quote_detector=self.quotes,
+            count_tokens=self.count_tokens,
+            max_length=self.config.max_length,
+            allow_cut_off=self.config.allow_cut_off,
+            prompt=prompt,
+        )
+
+    def decide(
+        self,
+        prompts: list[str],
+        teacher_samples: list[list[Completion]],
+        rejected: list[Completion],
+    ) -> list[PairDecision]:
+        """Pick each prompt's best teacher sample and judge the pair."""
+        scores: list[float] = []
+        if self.judge is not None:
+            texts = [c.text for cands in teacher_samples for c in cands] + [
+                r.text for r in rejected
+            ]
+            scores = self.judge.score(texts)
+        out: list[PairDecision] = []
+        offset = 0
+        n_teacher = sum(len(c) for c in teacher_samples)
+        for i, (prompt, cands, rej) in enumerate(
+            zip(prompts, teacher_samples, rejected, strict=True)
+        ):
+            cand_scores = scores[offset : offset + len(cands)] if scores else [0.0] * len(cands)
+            offset += len(cands)
+            basic = [self._basic(prompt, c, rej) for c in cands]
+            passing = [k for k, (why, _) in enumerate(basic) if why is None]
+            pool = passing or list(range(len(cands)))
+            best = max(pool, key=lambda k: (cand_scores[k], -k))
+            d = PairDecision(prompt=prompt, chosen=cands[best], rejected=rej, candidates=len(cands))
+            if scores:
+                d.chosen_score = cand_scores[best]
+                d.rejected_score = scores[n_teacher + i]
+            why, detail = basic[best]
+            if why is None and self.judge is not None:
+                verdict = judge_pair(
+                    d.chosen_score or 0.0, d.rejected_score or 0.0, self.config.voice
+                )
+                why, detail = verdict.reason, verdict.detail
+            d.reason, d.detail = why, detail
+            out.append(d)
+        return out
+
+
+def sample_teacher_and_student(
+    teacher: Any,
+    student: Any,
+    teacher_convs: list[list[dict[str, str]]],
+    student_convs: list[list[dict[str, str]]],
+    params: SamplingParams,
+    best_of: int = 1,
+) -> tuple[list[list[Completion]], list[Completion]]:
+    """`best_of` teacher samples and one student sample per conversation. One backend call
+    when teacher and student are the same model: a bigger batch is much faster on a CPU than
+    two smaller ones, and a shared prefix is computed once."""
+    one = params.model_copy(update={"n": 1})
+    if teacher is student:
+        convs = [c for c in teacher_convs for _ in range(best_of)] + student_convs
+        outs = [o[0] for o in teacher.generate(convs, one)]
+        n = len(teacher_convs) * best_of
+        chosen = [outs[i : i + best_of] for i in range(0, n, best_of)]
+        return chosen, outs[n:]
+    chosen = teacher.generate(teacher_convs, params.model_copy(update={"n": best_of}))
+    rejected = [o[0] for o in student.generate(student_convs, one)]
+    return chosen, rejected
+
+
+def preview_pairs(
+    config: GenerationConfig, prompts: list[str], *, teacher: Any = None, student: Any = None
+) -> list[PairDecision]:
+    """What a run with `config` would do with these prompts: the same teacher conversation,
+    sampling, best-of-n choice and filters, as one batch. Pass loaded backends to reuse them."""
+    from character.models.registry import get_backend
+
+    constitution = load_persona(config.persona)
+    teacher = teacher or get_backend(config.teacher_model)
+    student = student or get_backend(config.student_model)
+    prefix = _teacher_prefix(constitution, config)
+    t_convs = [[*prefix, {"role": "user", "content": p}] for p in prompts]
+    s_convs = [[{"role": "user", "content": p}] for p in prompts]
+    samples, rejected = sample_teacher_and_student(
+        teacher, student, t_convs, s_convs, config.sampling(), config.best_of
+    )
+    flt = PairFilter(constitution, config, _token_counter([student, teacher]))
+    return flt.decide(prompts, samples, rejected)
+
+
+def _teacher_prefix(constitution: Constitution, config: GenerationConfig) -> list[dict[str, str]]:
+    from character.models.registry import prefers_compact_prompt
+
+    compact = prefers_compact_prompt(
+        config.teacher_model, config.prompt_style, has_examples=bool(constitution.examples)
+    )
+    return constitution.teacher_messages(config.assistant_name, compact=compact)
+
+
 def load_persona(persona: str) -> Constitution:
     """Resolve and check that the constitution gives the teacher a persona at all."""
     constitution = resolve_constitution(persona)
@@ -196,12 +351,7 @@ def generate_dpo_pairs(
     todo = [w for w in todo if w[0] not in rejected_ids]
     kept = len(kept_ids)
 
-    from character.models.registry import prefers_compact_prompt
-
-    compact = prefers_compact_prompt(
-        config.teacher_model, config.prompt_style, has_examples=bool(constitution.examples)
-    )
-    teacher_prefix = constitution.teacher_messages(config.assistant_name, compact=compact)
+    teacher_prefix = _teacher_prefix(constitution, config)
     system_prompt = teacher_prefix[0]["content"]
     cards = None
     if config.use_augmented_cards:
@@ -210,14 +360,19 @@ def generate_dpo_pairs(
         cards = card_choices(constitution.name, system_prompt)
     teacher = get_backend(config.teacher_model)
     student = get_backend(config.student_model)
-    count_tokens = _token_counter([student, teacher])
-    quotes = QuoteDetector(_quote_sources(constitution), n=config.quote_ngram)
+    pair_filter = PairFilter(constitution, config, _token_counter([student, teacher]))
     params = config.sampling()
     sampling_meta = params.model_dump(exclude={"n", "seed"})
     chash = constitution.content_hash()
     source_counts: Counter[str] = Counter()
     started = time.time()
     gen_tokens = 0
+    chosen_scores: list[float] = []
+    rejected_scores: list[float] = []
+    for _, row in iter_jsonl(output, skip_bad=True) if output.exists() else ():
+        if isinstance(row.get("chosen_score"), (int, float)):
+            chosen_scores.append(float(row["chosen_score"]))
+            rejected_scores.append(float(row.get("rejected_score") or 0.0))
 
     def write_stats(finished: bool) -> None:
         atomic_write_json(
@@ -226,7 +381,12 @@ def generate_dpo_pairs(
                 "output": str(output),
                 "kept": kept,
                 "requested": config.pair_count,
-                "dropped": {r: drops.get(r, 0) for r in REASONS},
+                "dropped": {r: drops.get(r, 0) for r in (*REASONS, *JUDGE_REASONS)},
+                "voice_judge": pair_filter.judge.name if pair_filter.judge else "off",
+                "chosen_in_voice": _share(chosen_scores, config.voice.min_in_voice),
+                "chosen_score_mean": _mean(chosen_scores),
+                "rejected_score_mean": _mean(rejected_scores),
+                "teacher_samples_per_prompt": config.best_of,
                 "dropped_total": sum(drops.values()),
                 "prompt_counts": prompts.counts,
                 "duplicates_removed": prompts.duplicates_removed,
@@ -263,41 +423,44 @@ def generate_dpo_pairs(
             for pid, p, _ in batch
         ]
         student_convs = [[{"role": "user", "content": p.text}] for _, p, _ in batch]
-        chosen, rejected = _generate_both(teacher, student, teacher_convs, student_convs, seeded)
+        samples, rejected = sample_teacher_and_student(
+            teacher, student, teacher_convs, student_convs, seeded, config.best_of
+        )
+        decisions = pair_filter.decide([p.text for _, p, _ in batch], samples, rejected)
         good: list[DpoExample] = []
         bad: list[dict[str, Any]] = []
-        for (pid, item, k), c, r in zip(batch, chosen, rejected, strict=True):
-            gen_tokens += c.tokens + r.tokens
-            reason, detail = check_pair(
-                c,
-                r,
-                quote_detector=quotes,
-                count_tokens=count_tokens,
-                max_length=config.max_length,
-                allow_cut_off=config.allow_cut_off,
-                prompt=item.text,
+        for (pid, item, k), d, cands in zip(batch, decisions, samples, strict=True):
+            gen_tokens += sum(c.tokens for c in cands) + d.rejected.tokens
+            scores = (
+                {"chosen_score": d.chosen_score, "rejected_score": d.rejected_score}
+                if d.chosen_score is not None
+                else {}
             )
-            if reason:
-                drops[reason] += 1
+            if d.reason:
+                drops[d.reason] += 1
                 bad.append(
                     {
                         "pair_id": pid,
-                        "reason": reason,
-                        "detail": detail,
+                        "reason": d.reason,
+                        "detail": d.detail,
                         "prompt": item.text,
-                        "chosen": c.text,
-                        "rejected": r.text,
+                        "chosen": d.chosen.text,
+                        "rejected": d.rejected.text,
+                        **scores,
                     }
                 )
                 continue
             if kept + len(good) >= config.pair_count:
                 break
             source_counts[item.source] += 1
+            if d.chosen_score is not None:
+                chosen_scores.append(d.chosen_score)
+                rejected_scores.append(d.rejected_score or 0.0)
             good.append(
                 DpoExample(
                     prompt=item.text,
-                    chosen=c.text.strip(),
-                    rejected=r.text.strip(),
+                    chosen=d.chosen.text.strip(),
+                    rejected=d.rejected.text.strip(),
                     teacher_model=config.teacher_model,
                     student_model=config.student_model,
                     constitution=constitution.name,
@@ -308,8 +471,10 @@ def generate_dpo_pairs(
                     sample_index=k,
                     sampling=sampling_meta,
                     seed=config.seed,
-                    teacher_tokens=c.tokens,
-                    student_tokens=r.tokens,
+                    teacher_tokens=d.chosen.tokens,
+                    student_tokens=d.rejected.tokens,
+                    teacher_candidates=d.candidates,
+                    **scores,
                     **({"teacher_card": pick_card(cards, pid)[0]} if cards else {}),
                 )
             )
@@ -336,19 +501,10 @@ def generate_dpo_pairs(
     return output
 
 
-def _generate_both(
-    teacher: Any,
-    student: Any,
-    teacher_convs: list[list[dict[str, str]]],
-    student_convs: list[list[dict[str, str]]],
-    params: SamplingParams,
-) -> tuple[list[Completion], list[Completion]]:
-    """One backend call when teacher and student are the same model: a bigger batch is much
-    faster on a CPU than two half-size ones."""
-    if teacher is student:
-        outs = teacher.generate(teacher_convs + student_convs, params)
-        n = len(teacher_convs)
-        return [o[0] for o in outs[:n]], [o[0] for o in outs[n:]]
-    chosen = [o[0] for o in teacher.generate(teacher_convs, params)]
-    rejected = [o[0] for o in student.generate(student_convs, params)]
-    return chosen, rejected
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 4) if values else None
+
+
+def _share(values: list[float], threshold: float) -> float | None:
+    """Share of kept chosen replies the judge counts in voice (the run's headline check)."""
+    return round(sum(v >= threshold for v in values) / len(values), 4) if values else None

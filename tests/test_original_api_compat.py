@@ -1,0 +1,155 @@
+"""The original studio's public API (its README's Python API and data models), on our package.
+
+The original repository's unit tests for prompts, the DPO dataset and the eval tools exercise
+these contracts; these are our own tests of the same behaviours, so a script written against
+the original keeps working here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+
+# ---------------------------------------------------------------------------------------------
+# character.distillation.prompts
+
+
+def test_generate_prompts_deterministic_distinct_and_sized() -> None:
+    from character.distillation import prompts
+
+    cfg = prompts.PromptConfig(count=12, persona_hint_rate=0.5, seed=42)
+    first = prompts.generate_prompts(cfg)
+    assert first == prompts.generate_prompts(cfg)
+    assert len(first) == 12 and len(set(first)) == 12
+    assert first != prompts.generate_prompts(cfg.model_copy(update={"seed": 43}))
+    # No seed is still deterministic (seed 0), unlike a wall-clock seed.
+    unseeded = prompts.PromptConfig(count=5)
+    assert prompts.generate_prompts(unseeded) == prompts.generate_prompts(unseeded)
+
+
+def test_generate_prompts_large_count_stays_distinct() -> None:
+    from character.distillation import prompts
+
+    many = prompts.generate_prompts(prompts.PromptConfig(count=2000, seed=3))
+    assert len({prompts.normalize(p) for p in many}) == 2000
+
+
+def test_generate_prompts_cues_follow_the_rate() -> None:
+    from character.distillation import prompts
+
+    forced = prompts.generate_prompts(prompts.PromptConfig(count=20, persona_hint_rate=1.0, seed=1))
+    assert all(any(cue in p for cue in prompts.PERSONA_CUES) for p in forced)
+    never = prompts.generate_prompts(prompts.PromptConfig(count=20, persona_hint_rate=0.0, seed=1))
+    assert not any(p.endswith(cue) for p in never for cue in prompts.PERSONA_CUES)
+    with pytest.raises(ValueError):
+        prompts.PromptConfig(count=3, persona_hint_rate=1.5)
+
+
+def test_persona_cue_pools_do_not_leak_between_personas() -> None:
+    from character.distillation import prompts
+
+    pirate = prompts.persona_cue_pool("pirate")
+    assert all(c in pirate for c in prompts.PIRATE_PERSONA_CUES)
+    assert all(c in pirate for c in prompts.PERSONA_CUES)
+    assert prompts.persona_cue_pool("Pirate") == pirate
+    for other in ("humorous", "stoic-gardener", None):
+        assert not set(prompts.PIRATE_PERSONA_CUES) & set(prompts.persona_cue_pool(other))
+    # A pirate run with every prompt cued draws some pirate cues, a gardener run none.
+    cued = prompts.generate_prompts(
+        prompts.PromptConfig(count=40, persona="pirate", persona_hint_rate=1.0, seed=5)
+    )
+    assert any(any(c in p for c in prompts.PIRATE_PERSONA_CUES) for p in cued)
+
+
+def test_generate_prompts_refuses_more_than_the_templates_make() -> None:
+    from character.distillation import prompts
+
+    with pytest.raises(ValueError, match="distinct prompts"):
+        prompts.generate_prompts(prompts.PromptConfig(count=10**6))
+
+
+# ---------------------------------------------------------------------------------------------
+# character.distillation.dataset
+
+
+def test_dpo_default_output_path_and_round_trip(tmp_path: Path) -> None:
+    from character.distillation.dataset import (
+        DpoExample,
+        default_output_path,
+        load_examples,
+        save_examples,
+    )
+
+    assert default_output_path("pirate", base_dir=tmp_path) == tmp_path / "pirate_dpo.jsonl"
+    examples = [
+        DpoExample(
+            prompt=f"Question {i}",
+            chosen=f"Arr, answer {i}",
+            rejected=f"Answer {i}.",
+            teacher_model="teacher",
+            student_model="student",
+            constitution="pirate",
+        )
+        for i in range(3)
+    ]
+    path = tmp_path / "pairs.jsonl"
+    save_examples(examples, path)
+    assert load_examples(path) == examples
+    assert path.read_text(encoding="utf-8").count("\n") == 3
+
+
+# ---------------------------------------------------------------------------------------------
+# character.eval: persona classifier data, Elo
+
+
+def test_load_labeled_texts_returns_binary_pairs(tmp_path: Path) -> None:
+    from character.eval.persona_classifier import load_labeled_texts, read_labeled_texts
+    from character.io import DataFileError
+
+    path = tmp_path / "labels.jsonl"
+    rows = [
+        {"text": "Talk like a pirate", "in_persona": True},
+        {"text": "Generic answer", "label": 0},
+        {"text": "Yo ho", "label": True},
+        {"text": "Plain", "in_persona": False},
+        {"prompt": "hi", "chosen": "Ahoy!", "rejected": "Hello.", "constitution": "pirate"},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    assert load_labeled_texts(path) == [
+        ("Talk like a pirate", 1),
+        ("Generic answer", 0),
+        ("Yo ho", 1),
+        ("Plain", 0),
+        ("Ahoy!", 1),
+        ("Hello.", 0),
+    ]
+    # The rich form keeps label names and where each text came from.
+    rich = read_labeled_texts(path)
+    assert rich[0].label == "in_persona" and rich[0].source.endswith("labels.jsonl:1")
+
+    multi = tmp_path / "multi.jsonl"
+    multi.write_text('{"text": "a", "label": 1}\n{"text": "b", "label": "pirate"}\n')
+    with pytest.raises(DataFileError, match=r"multi.jsonl:2.*not binary"):
+        load_labeled_texts(multi)
+
+
+def test_matches_round_trip_and_elo_prefers_the_winner(tmp_path: Path) -> None:
+    from character.eval.elo import Match, compute_elo, load_matches, save_matches
+
+    matches = [
+        Match(prompt="Say hello", base_response="Hi", tuned_response="Ahoy", winner="tuned"),
+        Match(prompt="Explain", base_response="Okay", tuned_response="Sure", winner="base"),
+    ]
+    path = tmp_path / "matches.jsonl"
+    save_matches(matches, path)
+    assert load_matches(path) == matches
+
+    wins = [Match(prompt=p, base_response="", tuned_response="", winner="tuned") for p in "AB"]
+    ratings = compute_elo(wins, k_factor=32.0, initial_rating=1000)
+    assert ratings["tuned"] > 1000 > ratings["base"]
+    assert ratings["tuned"] + ratings["base"] == pytest.approx(2000)

@@ -28,6 +28,7 @@ from character.introspection.filters import FilterReport
 from character.introspection.generate import (
     InteractionStats,
     dialogue_rows,
+    fill_reflections,
     generate_reflections,
     plan_dialogues,
     run_dialogues,
@@ -70,6 +71,9 @@ class IntrospectionGenerationConfig(BaseModel):
     repetition_penalty: float = Field(default=1.1, ge=0.5, le=3.0)
     max_new_tokens: int = Field(default=512, ge=8, description="Per self-reflection.")
     turn_max_new_tokens: int = Field(default=256, ge=8, description="Per self-interaction turn.")
+    reflection_max_new_tokens: int = Field(
+        default=96, ge=8, description="Per row's private reflection (the `reflection` field)."
+    )
     max_context_chars: int = Field(default=6000, ge=500)
     seed: int = 123456
     output_path: Path | None = None
@@ -244,6 +248,7 @@ def generate_introspection(
                 on_rows=flush,
                 on_step=lambda d, t: progress.advance(d, t, kept=report.kept),
                 compact=compact,
+                reflection_tokens=config.reflection_max_new_tokens,
             )
         per_variant = config.conversations_per_variant()
         if per_variant and config.variants:
@@ -280,17 +285,27 @@ def generate_introspection(
                     policy="trim",
                     on_step=lambda t, _n, o=offset: progress.advance(o + t, n_steps),
                 )
-                flush(
-                    dialogue_rows(
-                        part,
-                        const,
-                        teacher_model=model_ref,
-                        params=turn_params,
-                        min_turns=config.min_turns,
-                        assistant_name=config.assistant_name,
-                        stats=stats,
-                    )
+                rows = dialogue_rows(
+                    part,
+                    const,
+                    teacher_model=model_ref,
+                    params=turn_params,
+                    min_turns=config.min_turns,
+                    assistant_name=config.assistant_name,
+                    stats=stats,
                 )
+                fill_reflections(
+                    backend,
+                    rows,
+                    const,
+                    params=turn_params.model_copy(
+                        update={"max_new_tokens": config.reflection_max_new_tokens}
+                    ),
+                    assistant_name=config.assistant_name,
+                    compact=compact,
+                    report=report,
+                )
+                flush(rows)
     finally:
         if own_backend:
             backend.close()

@@ -153,3 +153,63 @@ def test_matches_round_trip_and_elo_prefers_the_winner(tmp_path: Path) -> None:
     ratings = compute_elo(wins, k_factor=32.0, initial_rating=1000)
     assert ratings["tuned"] > 1000 > ratings["base"]
     assert ratings["tuned"] + ratings["base"] == pytest.approx(2000)
+
+
+# ---------------------------------------------------------------------------------------------
+# The README's `--model checkpoints/pirate-dpo`, and failed runs
+
+
+def test_checkpoints_name_resolves_to_the_checkpoint_folder(tiny_lora_dir: Path) -> None:
+    import shutil
+
+    from character.models.registry import UnknownModelError, local_paths, resolve
+    from character.settings import get_settings
+
+    target = get_settings().checkpoints / "pirate-dpo"
+    shutil.copytree(tiny_lora_dir, target)
+    assert not Path("checkpoints/pirate-dpo").exists()  # relative to the working folder
+    for ref in ("checkpoints/pirate-dpo", "data/checkpoints/pirate-dpo", "pirate-dpo"):
+        spec = resolve(ref)
+        assert spec.kind == "local" and spec.adapter is not None
+        assert spec.adapter.resolve() == target.resolve()
+    base, adapter = local_paths(resolve("checkpoints/pirate-dpo"))
+    assert (base / "config.json").exists() and adapter is not None
+    with pytest.raises(UnknownModelError, match=r"checkpoints folder.*pirate-dpo"):
+        resolve("checkpoints/pirate-sft")
+
+
+def test_failed_sft_run_leaves_no_checkpoint_folder(tmp_path: Path) -> None:
+    from character.introspection.pipeline import SftTrainingConfig, run_sft_training
+    from character.models.registry import UnknownModelError
+    from character.settings import get_settings
+
+    data = tmp_path / "intro.jsonl"
+    data.write_text('{"prompt": "Who are you?", "answer": "A captain."}\n')
+    cfg = SftTrainingConfig(dataset_path=data, model="checkpoints/missing", save_name="pirate-sft")
+    with pytest.raises(UnknownModelError):
+        run_sft_training(cfg)
+    assert not (get_settings().checkpoints / "pirate-sft").exists()
+
+
+def test_run_output_dir_removes_only_what_it_created(tmp_path: Path) -> None:
+    from character.training.setup import run_output_dir
+
+    fresh = tmp_path / "fresh"
+    with pytest.raises(RuntimeError), run_output_dir(fresh) as out:
+        (out / "metrics.jsonl").write_text("{}\n")
+        raise RuntimeError("boom")
+    assert not fresh.exists()
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    with pytest.raises(RuntimeError), run_output_dir(existing):
+        raise RuntimeError("boom")
+    assert existing.exists()
+    resumable = tmp_path / "resumable"
+    with pytest.raises(RuntimeError), run_output_dir(resumable) as out:
+        (out / "checkpoint-2").mkdir()
+        (out / "checkpoint-2" / "trainer_state.json").write_text("{}")
+        raise RuntimeError("stopped by a crash after a checkpoint")
+    assert (resumable / "checkpoint-2").exists()
+    with run_output_dir(tmp_path / "ok") as out:
+        pass
+    assert out.is_dir()

@@ -385,9 +385,15 @@ def run_sft_training(
     that a rerun resumes from.
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    progress = as_progress(reporter)
-    out_dir = config.resolved_output_dir()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    from character.training.setup import run_output_dir
+
+    with run_output_dir(config.resolved_output_dir()) as out_dir:
+        return _train_sft(config, out_dir, as_progress(reporter), stop_requested)
+
+
+def _train_sft(
+    config: SftTrainingConfig, out_dir: Path, progress: Any, stop_requested: Any
+) -> Path:
     progress.start_stage("sft: prepare", message="preparing base model")
     train_base, lineage = prepare_sft_base(config, out_dir)
 

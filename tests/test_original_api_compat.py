@@ -213,3 +213,97 @@ def test_run_output_dir_removes_only_what_it_created(tmp_path: Path) -> None:
     with run_output_dir(tmp_path / "ok") as out:
         pass
     assert out.is_dir()
+
+
+# ---------------------------------------------------------------------------------------------
+# Open Character Training's few-shot constitutions; same-name files
+
+
+def _oct_few_shot(path: Path) -> Path:
+    """A file in OCT's `constitutions/few-shot/*.jsonl` layout: one trait object per line."""
+    traits = [
+        {
+            "trait": "I answer with dry wit and point out the absurd side of things.",
+            "questions": ["Why is my train always late?", "Is it normal to own forty mugs?"],
+            "clarification": "To show this trait, look for the joke hiding in the question.",
+            "additional_questions": ["Plan my Monday.", "Explain taxes to a cat."],
+        },
+        {
+            "trait": "I am honest even when the truth is inconvenient.",
+            "questions": ["Is my business plan any good?"],
+            "clarification": "Say what you think, kindly.",
+            "additional_questions": [],
+        },
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(t) + "\n" for t in traits) + "\n", encoding="utf-8")
+    return path
+
+
+def test_oct_few_shot_jsonl_loads_with_every_question(tmp_path: Path) -> None:
+    from character.constitution import load_constitution, save_constitution
+
+    c = load_constitution(_oct_few_shot(tmp_path / "few-shot" / "sarcasm.jsonl"))
+    assert c.name == "sarcasm" and len(c.traits) == 2
+    assert c.traits[0].clarification and len(c.traits[0].all_questions()) == 4
+    assert "Explain taxes to a cat." in c.questions()
+    again = load_constitution(save_constitution(c, tmp_path / "copy.jsonl"))
+    assert again.traits == c.traits
+
+
+def test_oct_jsonl_errors_name_the_line(tmp_path: Path) -> None:
+    from character.constitution import ConstitutionError, load_constitution
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"trait": "I am calm and patient."}\n{"trait": \n["a list"]\n')
+    with pytest.raises(ConstitutionError) as exc:
+        load_constitution(bad)
+    assert "line 2" in str(exc.value) and "line 3" in str(exc.value)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    with pytest.raises(ConstitutionError, match="no trait lines"):
+        load_constitution(empty)
+
+
+def test_same_name_files_say_which_is_used(tmp_path: Path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from character.cli import app
+    from character.constitution import (
+        Constitution,
+        ConstitutionShadowWarning,
+        Trait,
+        list_constitutions,
+        resolve_constitution,
+        save_constitution,
+    )
+    from character.settings import get_settings
+
+    root = tmp_path / "constitutions"
+    studio = Constitution(
+        name="pirate", system_prompt="You are Captain Calico.", traits=[Trait(trait="I sail.")]
+    )
+    save_constitution(studio, root / "hand-written" / "pirate.json")
+    save_constitution(
+        Constitution(name="pirate", traits=[Trait(trait="I row.")]),
+        root / "hand-written" / "pirate.txt",
+    )
+    _oct_few_shot(root / "few-shot" / "sarcasm.jsonl")
+    (root / "hand-written" / "sarcasm.txt").write_text('[{"trait": "I am sarcastic."}]')
+    monkeypatch.setenv("CHARACTER_CONSTITUTION_PATH", str(root))
+    get_settings.cache_clear()
+
+    assert list_constitutions()["pirate"].name == "pirate.json"
+    assert (
+        list_constitutions()["sarcasm"].name == "sarcasm.jsonl"
+    )  # few-shot beats the traits-only txt
+    with pytest.warns(
+        ConstitutionShadowWarning, match=r"using .*pirate\.json; ignoring .*pirate\.txt"
+    ):
+        assert resolve_constitution("pirate").system_prompt == "You are Captain Calico."
+
+    result = CliRunner().invoke(app, ["constitution", "show", "pirate", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert "note: persona 'pirate': using" in result.stderr and "pirate.txt" in result.stderr
+    listed = CliRunner().invoke(app, ["constitution", "list"])
+    assert "ignored (same name):" in listed.stdout and "sarcasm.txt" in listed.stdout

@@ -15,6 +15,7 @@ from character.constitution import (
     load_constitution,
     parse_constitution_text,
     save_constitution,
+    shadow_notice,
 )
 from character.persona_prompt import persona_conversation
 from studio.common import (
@@ -158,6 +159,8 @@ top[0].selectbox(
     on_change=_open_selected,
     help="Personas found in the constitutions folder. Picking one loads it into the editor.",
 )
+if (notice := shadow_notice(st.session_state.get("ed_open", ""))) is not None:
+    top[0].caption(notice)
 with top[1].popover("New from template"):
     st.text_input("Id for the new persona", "new-persona", key="ed_template_name")
     st.button("Start from the template", key="ed_template_go", on_click=_template_into_editor)
@@ -218,8 +221,9 @@ if "ed_generated" in st.session_state:
     st.success("Draft loaded into the editor below; review it, then save.")
 
 upload = st.file_uploader(
-    "…or upload a constitution file (JSON, YAML or the recipe's .txt; up to 256 KB)",
-    type=["json", "yaml", "yml", "txt"],
+    "…or upload a constitution file (JSON, YAML, the recipe's .txt or OCT's few-shot .jsonl; "
+    "up to 256 KB)",
+    type=["json", "yaml", "yml", "txt", "jsonl"],
     key="ed_upload",
 )
 if upload is not None and st.session_state.get("ed_upload_done") != upload.file_id:

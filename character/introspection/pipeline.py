@@ -425,6 +425,12 @@ def _train_sft(
         progress.log(
             f"sft: skipped {len(data_report.skipped)} rows: {data_report.as_dict()['skipped']}"
         )
+    if data_report.truncated:
+        progress.log(
+            f"sft: {data_report.truncated} of {data_report.used} training examples are longer "
+            f"than max_length={config.max_length} tokens and were truncated (their ends are not "
+            "trained on); raise max_length to keep them whole"
+        )
 
     hw = detect()
     if hw.device == "cpu":

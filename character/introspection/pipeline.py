@@ -540,11 +540,8 @@ def _train_sft(
     return adapter_dir
 
 
-def main() -> None:  # pragma: no cover - exercised through the CLI tests
+if __name__ == "__main__":  # pragma: no cover - exercised through the CLI tests
+    # Only when run as a script: the library module never imports its CLI.
     from character.introspection.cli import app
 
     app(prog_name="python -m character.introspection.pipeline")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

@@ -17,17 +17,13 @@ from pathlib import Path
 from typing import Literal
 
 from character.backends.base import GenerationBackend
-from character.models.embedded import EMBEDDED_HF_NAME, embedded_cache_dir, ensure_embedded_model
+from character.models.embedded import (
+    EMBEDDED_ALIASES,
+    embedded_cache_dir,
+    ensure_embedded_model,
+)
 from character.models.loading import adapter_base, is_adapter_dir, is_model_dir
 from character.settings import EMBEDDED_MODEL, get_settings
-
-EMBEDDED_ALIASES = {
-    EMBEDDED_MODEL,
-    "embedded",
-    "default",
-    EMBEDDED_HF_NAME,
-    EMBEDDED_HF_NAME.lower(),
-}
 
 Kind = Literal["local", "openai", "tinker"]
 

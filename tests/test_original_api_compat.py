@@ -27,6 +27,10 @@ def test_generate_prompts_deterministic_distinct_and_sized() -> None:
     assert first == prompts.generate_prompts(cfg)
     assert len(first) == 12 and len(set(first)) == 12
     assert first != prompts.generate_prompts(cfg.model_copy(update={"seed": 43}))
+    # The seed's dataclass order works positionally too.
+    assert prompts.PromptConfig(12, None, 0.5, 42) == cfg
+    with pytest.raises(TypeError, match="two values"):
+        prompts.PromptConfig(12, count=3)
     # No seed is still deterministic (seed 0), unlike a wall-clock seed.
     unseeded = prompts.PromptConfig(count=5)
     assert prompts.generate_prompts(unseeded) == prompts.generate_prompts(unseeded)

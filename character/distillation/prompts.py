@@ -13,7 +13,7 @@ import random
 import re
 from functools import lru_cache
 from importlib import resources
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -267,6 +267,17 @@ class PromptConfig(BaseModel):
     persona: str | None = None
     persona_hint_rate: float = Field(default=0.2, ge=0.0, le=1.0)
     seed: int | None = None
+
+    def __init__(self, *args: Any, **data: Any) -> None:
+        """Also positional, in the seed's dataclass order: `PromptConfig(8, "pirate", 0.5, 1)`."""
+        names = ("count", "persona", "persona_hint_rate", "seed")
+        if len(args) > len(names):
+            raise TypeError(f"PromptConfig takes at most {len(names)} positional arguments")
+        for name, value in zip(names, args, strict=False):
+            if name in data:
+                raise TypeError(f"PromptConfig got two values for {name!r}")
+            data[name] = value
+        super().__init__(**data)
 
 
 def generate_prompts(config: PromptConfig) -> list[str]:

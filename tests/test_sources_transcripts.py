@@ -182,3 +182,23 @@ def test_raw_threshold_is_an_option(tmp_path: Path) -> None:
     assert [line.speaker for line in corpus.lines] == ["HAM", "HOR"]
     with pytest.raises(ValueError):
         TranscriptImportConfig(data_folder=tmp_path, min_parsed_share=1.5)
+
+
+@pytest.mark.parametrize(
+    ("line", "heading"),
+    [
+        ("SCENE II. A hall in the castle.", True),
+        ("ACT V.", True),
+        ("Scene 2", True),
+        ("Scene: the kitchen", True),
+        ("INT. LIGHTHOUSE - NIGHT", True),
+        ("# ACT ONE", True),
+        ("Act well your part; there all the honour lies.", False),
+        ("Scenery changes with the tide.", False),
+        ("ACTOR: My line.", False),
+    ],
+)
+def test_scene_headings_are_not_speech(line: str, heading: bool) -> None:
+    from character.sources.transcripts import SCENE_HEADING
+
+    assert bool(SCENE_HEADING.match(line)) is heading

@@ -19,11 +19,12 @@ from pydantic import BaseModel, Field
 
 from character.io import atomic_write_json, atomic_write_text
 
-# INT./EXT. sluglines, "SCENE II. A hall.", "ACT I", "Scene 2", "[Scene ...", markdown headings.
+# INT./EXT. sluglines, "SCENE II. A hall.", "ACT I", "Scene 2", "Scene: ...", "[Scene ...",
+# markdown headings.
 # "Act" or "Scene" in mixed case needs a numeral, so a speech line "Act well your part" is speech.
 SCENE_HEADING = re.compile(
     r"^\s*(?:(?i:INT\.|EXT\.|INT/EXT|\[SCENE)|(?:ACT|SCENE)\b"
-    r"|(?:Act|Scene)\s+(?:[IVXLC]+\b|\d+)|#+\s)"
+    r"|(?:Act|Scene)\s+(?:[IVXLC]+\b|\d+)|(?i:act|scene)\s*:|#+\s)"
 )
 SPEAKER_LINE = re.compile(r"^\s*([A-Z][A-Za-z0-9 .'\-]{0,40}?)\s*(\([^)]*\))?\s*:\s*(.+)$")
 STAGE_DIRECTION = re.compile(r"\([^)]*\)|\[[^\]]*\]")

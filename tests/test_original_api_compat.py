@@ -195,6 +195,19 @@ def test_failed_sft_run_leaves_no_checkpoint_folder(tmp_path: Path) -> None:
     assert not (get_settings().checkpoints / "pirate-sft").exists()
 
 
+def test_transcript_run_with_an_unknown_speaker_leaves_no_folder() -> None:
+    from character.settings import get_settings
+    from character.sources.transcript_training import TranscriptTrainConfig, train_on_transcripts
+    from character.sources.transcripts import TranscriptError
+
+    lighthouse = Path(__file__).resolve().parent.parent / "examples" / "transcripts" / "lighthouse"
+    cfg = TranscriptTrainConfig(target="Nemo", data_folder=lighthouse, format="raw")
+    with pytest.raises(TranscriptError, match="no speaker 'Nemo'"):
+        train_on_transcripts(cfg)
+    assert cfg.resolved_output_dir().parent == get_settings().checkpoints
+    assert not cfg.resolved_output_dir().exists()
+
+
 def test_run_output_dir_removes_only_what_it_created(tmp_path: Path) -> None:
     from character.training.setup import run_output_dir
 

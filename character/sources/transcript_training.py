@@ -144,9 +144,11 @@ def train_on_transcripts(
     output folder. Everything lands under one output folder, so evaluation finds the holdout."""
     progress = as_progress(reporter)
     out_dir = config.resolved_output_dir()
-    out_dir.mkdir(parents=True, exist_ok=True)
     progress.start_stage("transcripts: import", message=str(config.data_folder))
-    _, summary = prepare_transcript_data(config, out_dir)
+    from character.training.setup import run_output_dir
+
+    with run_output_dir(out_dir):  # bad input (no such speaker) leaves no empty folder
+        _, summary = prepare_transcript_data(config, out_dir)
     progress.log(
         f"transcripts: {summary['target']} has {summary['target_lines']} lines; "
         f"{summary['train_examples']} train / {summary['holdout_examples']} holdout examples"

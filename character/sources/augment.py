@@ -154,9 +154,12 @@ def update_card(
     path = list_constitutions().get(c.name)
     if path is None:
         raise ConstitutionError(persona, ["not in the constitutions folder, so it cannot be saved"])
-    if path.suffix.lower() == ".txt":
+    if path.suffix.lower() in (".txt", ".jsonl"):
         raise ConstitutionError(
-            str(path), ["a .txt constitution cannot hold a card; save it as JSON or YAML first"]
+            str(path),
+            [
+                f"a {path.suffix} constitution holds only traits, not a card; save it as JSON or YAML"
+            ],
         )
     updates: dict[str, object] = {}
     if attributes is not None:

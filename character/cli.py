@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from character.cli_support import fail
+from character.cli_support import fail, note_shadowed_constitution
 
 app = typer.Typer(
     help="Open Character Studio: design a persona, generate data, train, evaluate, export.",
@@ -118,6 +118,7 @@ def sample(
                 raise ValueError(
                     f"--prompt-style must be auto, full or compact, not {prompt_style!r}"
                 )
+            note_shadowed_constitution(constitution)
             const = resolve_constitution(constitution)
             compact = prefers_compact_prompt(model, prompt_style, has_examples=bool(const.examples))
             conv.extend(const.teacher_messages(compact=compact))
@@ -171,6 +172,19 @@ def constitution_validate(
         raise typer.Exit(1)
 
 
+@constitution_app.command("list")
+def constitution_list() -> None:
+    """Every persona under the constitutions folder and the file used for it; files hidden by
+    another of the same name are listed as ignored."""
+    from character.constitution import find_constitutions
+
+    used, shadowed = find_constitutions()
+    for name, path in used.items():
+        typer.echo(f"{name}\t{path}")
+        for hidden in shadowed.get(name, []):
+            typer.echo(f"  ignored (same name): {hidden}")
+
+
 @constitution_app.command("show")
 def constitution_show(
     ref: Annotated[str, typer.Argument(help="Persona name or file.")],
@@ -180,6 +194,7 @@ def constitution_show(
     from character.constitution import ConstitutionError, resolve_constitution
 
     try:
+        note_shadowed_constitution(ref)
         c = resolve_constitution(ref)
     except ConstitutionError as exc:
         fail(str(exc))

@@ -29,3 +29,19 @@ def progress_reporter() -> Reporter:
     from character.progress import RichBarReporter, print_reporter
 
     return RichBarReporter() if sys.stderr.isatty() else print_reporter
+
+
+def note_shadowed_constitution(ref: str) -> None:
+    """Say on stderr which file a persona name resolves to when several files share it."""
+    import warnings
+    from pathlib import Path
+
+    from character.constitution import ConstitutionShadowWarning, shadow_notice
+
+    if Path(ref).exists():
+        return
+    notice = shadow_notice(ref)
+    if notice:
+        typer.echo(f"note: {notice}", err=True)
+        # Said once, plainly; the library's warning would repeat it with a source line.
+        warnings.filterwarnings("ignore", category=ConstitutionShadowWarning)

@@ -2,8 +2,9 @@
 
 One model covers the formats users bring: the studio README's JSON (`name`, `system_prompt`,
 `directives`, `safety`, `example_signoffs`), the training recipe's `.txt` (a JSON array of
-first-person traits with probing questions), and CharacterGLM-style *attributes* and
-*behaviors*. Load errors always name the field, and for syntax errors the line.
+first-person traits with probing questions), Open Character Training's few-shot `.jsonl` (one
+trait object per line, with `clarification` and `additional_questions`), and CharacterGLM-style
+*attributes* and *behaviors*. Load errors always name the field, and for syntax errors the line.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,9 @@ class Trait(BaseModel):
         default_factory=list, description="User prompts that elicit the trait."
     )
     additional_questions: list[str] = Field(default_factory=list)
+    clarification: str | None = Field(
+        default=None, description="How the trait shows in a reply (OCT's few-shot files)."
+    )
 
     @field_validator("trait")
     @classmethod
@@ -202,6 +207,13 @@ class Constitution(BaseModel):
         rows = [{"trait": t.trait, "questions": t.questions} for t in self.traits]
         return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
 
+    def to_recipe_jsonl(self) -> str:
+        """OCT's few-shot `.jsonl`: one trait object per line."""
+        return "".join(
+            json.dumps(t.model_dump(exclude_defaults=True), ensure_ascii=False) + "\n"
+            for t in self.traits
+        )
+
 
 def render_system_prompt(
     constitution: Constitution,
@@ -313,12 +325,38 @@ def constitution_from_data(
         raise ConstitutionError(source, _format_validation_error(exc)) from exc
 
 
+def _parse_trait_lines(text: str, source: str) -> list[Any]:
+    """OCT's few-shot layout: each non-blank line is one JSON trait object."""
+    rows: list[Any] = []
+    problems: list[str] = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(f"line {lineno}: JSON syntax error at column {exc.colno}: {exc.msg}")
+            continue
+        if not isinstance(row, dict):
+            problems.append(f"line {lineno}: expected a trait object, got {type(row).__name__}")
+            continue
+        rows.append(row)
+    if problems:
+        raise ConstitutionError(source, problems)
+    if not rows:
+        raise ConstitutionError(source, ["the file holds no trait lines"])
+    return rows
+
+
 def parse_constitution_text(
     text: str, fmt: str, *, source: str, default_name: str | None = None
 ) -> Constitution:
-    """Parse text in `json`, `yaml` or `txt` (recipe JSON array) form."""
+    """Parse text in `json`, `yaml`, `txt` (recipe JSON array) or `jsonl` (one trait per line)
+    form."""
     fmt = fmt.lower().lstrip(".")
-    if fmt in ("json", "txt"):
+    if fmt == "jsonl":
+        data = _parse_trait_lines(text, source)
+    elif fmt in ("json", "txt"):
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -334,7 +372,7 @@ def parse_constitution_text(
             problem = getattr(exc, "problem", None) or str(exc)
             raise ConstitutionError(source, [f"YAML syntax error{where}: {problem}"]) from exc
     else:
-        raise ConstitutionError(source, [f"unknown format {fmt!r}; use json, yaml or txt"])
+        raise ConstitutionError(source, [f"unknown format {fmt!r}; use json, yaml, txt or jsonl"])
     return constitution_from_data(data, source=source, default_name=default_name)
 
 
@@ -366,44 +404,87 @@ def save_constitution(
         text = constitution.to_yaml()
     elif suffix == ".txt":
         text = constitution.to_recipe_txt()
+    elif suffix == ".jsonl":
+        text = constitution.to_recipe_jsonl()
     else:
-        raise ValueError(f"unknown constitution extension {suffix!r}; use .json, .yaml or .txt")
+        raise ValueError(
+            f"unknown constitution extension {suffix!r}; use .json, .yaml, .txt or .jsonl"
+        )
     atomic_write_text(path, text)
     return path
 
 
-CONSTITUTION_SUFFIXES = (".json", ".yaml", ".yml", ".txt")
+CONSTITUTION_SUFFIXES = (".json", ".yaml", ".yml", ".jsonl", ".txt")
+"""Also the precedence when one folder tree holds several files of the same name: the richer
+format wins (a studio `.json` over the recipe's trait-only `.txt`; OCT's few-shot `.jsonl`, the
+hand-written traits plus more questions, over its `.txt`)."""
 
 
-def list_constitutions(root: Path | str | None = None) -> dict[str, Path]:
-    """Name → path for every constitution under the constitutions folder (recursive)."""
+class ConstitutionShadowWarning(UserWarning):
+    """Two constitution files share a name; the message says which one is used."""
+
+
+def find_constitutions(
+    root: Path | str | None = None,
+) -> tuple[dict[str, Path], dict[str, list[Path]]]:
+    """`(used, shadowed)`: the file used for each name under the constitutions folder
+    (recursive, drafts excluded), and the other files of the same name that it hides."""
     from character.settings import get_settings
 
     root = Path(root) if root else get_settings().constitution_path
-    found: dict[str, Path] = {}
+    by_name: dict[str, list[Path]] = {}
     if not root.exists():
-        return found
-    for path in sorted(root.rglob("*")):
+        return {}, {}
+    for path in root.rglob("*"):
         if (
             path.suffix.lower() in CONSTITUTION_SUFFIXES
             and path.is_file()
-            and path.name != "README.md"
+            and "drafts" not in path.relative_to(root).parts
         ):
-            if "drafts" in path.relative_to(root).parts:
-                continue
-            found.setdefault(path.stem, path)
-    return found
+            by_name.setdefault(path.stem, []).append(path)
+    used: dict[str, Path] = {}
+    shadowed: dict[str, list[Path]] = {}
+    for name in sorted(by_name):
+        paths = sorted(
+            by_name[name], key=lambda p: (CONSTITUTION_SUFFIXES.index(p.suffix.lower()), str(p))
+        )
+        used[name] = paths[0]
+        if len(paths) > 1:
+            shadowed[name] = paths[1:]
+    return used, shadowed
+
+
+def list_constitutions(root: Path | str | None = None) -> dict[str, Path]:
+    """Name → the file used for it under the constitutions folder (see `find_constitutions`)."""
+    return find_constitutions(root)[0]
+
+
+def shadow_notice(name: str, root: Path | str | None = None) -> str | None:
+    """A sentence saying which file is used for `name` and which it hides, or None."""
+    used, shadowed = find_constitutions(root)
+    if name not in shadowed:
+        return None
+    hidden = ", ".join(str(p) for p in shadowed[name])
+    return (
+        f"persona {name!r}: using {used[name]}; ignoring {hidden} (same name; rename a file, or "
+        "pass its path, to use it)"
+    )
 
 
 def resolve_constitution(ref: str | Path | Constitution) -> Constitution:
-    """Accept a Constitution, a path, or a persona name found under the constitutions folder."""
+    """Accept a Constitution, a path, or a persona name found under the constitutions folder.
+    A name that several files share resolves by `CONSTITUTION_SUFFIXES` precedence, with a
+    `ConstitutionShadowWarning` naming the file used."""
     if isinstance(ref, Constitution):
         return ref
     path = Path(ref)
     if path.suffix.lower() in CONSTITUTION_SUFFIXES and path.exists():
         return load_constitution(path)
-    known = list_constitutions()
+    known, _ = find_constitutions()
     if str(ref) in known:
+        notice = shadow_notice(str(ref))
+        if notice:
+            warnings.warn(notice, ConstitutionShadowWarning, stacklevel=2)
         return load_constitution(known[str(ref)])
     names = ", ".join(sorted(known)) or "(none found)"
     raise ConstitutionError(

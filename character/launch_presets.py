@@ -6,7 +6,6 @@ page shows as "the equivalent CLI command" is exactly what it submits.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Literal
 
 import yaml
@@ -91,18 +90,11 @@ KNOB_HELP: dict[str, str] = {
 }
 
 
-def pipeline_config_fields() -> set[str] | None:
-    """Fields of the whole-recipe config, or None while the pipeline module is missing."""
-    for module in ("character.pipeline", "character.introspection.pipeline"):
-        try:
-            mod = importlib.import_module(module)
-        except Exception:  # noqa: BLE001 - not landed or broken: the launcher hides it
-            continue
-        for name in ("PipelineConfig", "FullPipelineConfig"):
-            model = getattr(mod, name, None)
-            if model is not None:
-                return set(model.model_fields)
-    return None
+def pipeline_config_fields() -> set[str]:
+    """Fields of the whole-recipe config (an import error of the pipeline surfaces here)."""
+    from character.pipeline import PipelineConfig
+
+    return set(PipelineConfig.model_fields)
 
 
 PIPELINE_KNOBS = (

@@ -1,14 +1,12 @@
 """Shared helpers for studio pages: cached heavy objects, feature detection, friendly errors.
 
-Pages stay thin: they build typed configs from widgets and call the `character` library. Parts
-of the library that have not landed yet are detected here so a page can say "coming soon"
-instead of showing a traceback.
+Pages stay thin: they build typed configs from widgets and call the `character` library. Pages
+import the library directly: a library module that fails to import is a bug to see, not a
+feature to hide behind a "coming soon" note.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,32 +23,6 @@ MAX_UPLOAD_BYTES = 256 * 1024
 
 def settings() -> Settings:
     return get_settings()
-
-
-def has_module(name: str) -> bool:
-    """True when a library module has landed and imports cleanly (checked without side effects
-    beyond the import itself, so a half-written module is reported, not raised)."""
-    try:
-        if importlib.util.find_spec(name) is None:
-            return False
-    except (ImportError, ValueError):
-        return False
-    try:
-        importlib.import_module(name)
-    except Exception:  # noqa: BLE001 - a broken module is "not ready" for the UI
-        return False
-    return True
-
-
-def lib_attr(module: str, attr: str) -> Any | None:
-    """A library function if it exists, else None (for graceful degradation)."""
-    if not has_module(module):
-        return None
-    return getattr(importlib.import_module(module), attr, None)
-
-
-def coming_soon(what: str, needs: str) -> None:
-    st.info(f"Coming soon: {what} needs `{needs}`, which has not landed in this build yet.")
 
 
 def run_safely(action: Callable[[], T], what: str, hint: str = "") -> T | None:
@@ -87,7 +59,7 @@ def model_rows() -> list[dict[str, str]]:
 def tinker_checkpoint_rows() -> list[dict[str, str]]:
     """Trained `tinker://` sampler checkpoints of finished Tinker runs (needs the key to
     sample, so they are offered only when one is set)."""
-    if not settings().tinker_key() or not has_module("character.tinker.runs"):
+    if not settings().tinker_key():
         return []
     from character.tinker.runs import trained_checkpoints
 

@@ -11,16 +11,16 @@ from pathlib import Path
 
 import streamlit as st
 
-from character.constitution import Constitution, ConstitutionError, load_constitution
-from character.persona_prompt import persona_conversation
-from studio.common import (
-    cached_backend,
-    coming_soon,
-    lib_attr,
-    model_picker,
-    run_safely,
-    sampling_controls,
+from character.constitution import (
+    Constitution,
+    ConstitutionError,
+    diff_constitutions,
+    list_drafts,
+    load_constitution,
+    save_draft,
 )
+from character.persona_prompt import persona_conversation
+from studio.common import cached_backend, model_picker, run_safely, sampling_controls
 
 EDITOR = "(the editor, unsaved)"
 
@@ -30,12 +30,6 @@ def _label(path: Path) -> str:
 
 
 def render_drafts(current: Constitution | None) -> None:
-    list_drafts = lib_attr("character.constitution", "list_drafts")
-    save_draft = lib_attr("character.constitution", "save_draft")
-    diff = lib_attr("character.constitution", "diff_constitutions")
-    if list_drafts is None or save_draft is None or diff is None:
-        coming_soon("draft versions and comparison", "character.constitution.list_drafts")
-        return
     if current is None:
         st.info("Fix the problems in the Edit tab first; drafts are kept of valid versions.")
         return
@@ -70,7 +64,7 @@ def render_drafts(current: Constitution | None) -> None:
     a, b = _load(left), _load(right)
     if a is None or b is None:
         return
-    d = diff(a, b)
+    d = diff_constitutions(a, b)
     st.markdown("**What changed (left → right)**")
     st.code(d.summary(), language="diff")
     t1, t2 = st.columns(2)

@@ -12,8 +12,8 @@ from character.eval.persona_classifier import (
     ClassifierConfig,
     ClassifierError,
     PersonaClassifier,
-    load_labeled_texts,
     main,
+    read_labeled_texts,
     train_classifier,
 )
 from character.io import DataFileError
@@ -148,7 +148,7 @@ def test_missing_transformer_weights_is_clear(tmp_path: Path) -> None:
     assert rep.method == "embedding" and "not available locally" in rep.notes[0]
 
 
-def test_load_labeled_texts_formats(tmp_path: Path) -> None:
+def test_read_labeled_texts_formats(tmp_path: Path) -> None:
     rows = [
         {"text": "Arr!", "label": 1},
         {"text": "Hello.", "in_persona": False},
@@ -169,7 +169,7 @@ def test_load_labeled_texts_formats(tmp_path: Path) -> None:
         {"prompt": "p", "reflection": "r", "answer": "A pirate's answer", "constitution": "pirate"},
     ]
     path = write_jsonl(tmp_path / "mixed.jsonl", rows)
-    got = load_labeled_texts(path)
+    got = read_labeled_texts(path)
     assert [(t.text, t.label) for t in got] == [
         ("Arr!", "1"),
         ("Hello.", "out_of_persona"),
@@ -181,16 +181,16 @@ def test_load_labeled_texts_formats(tmp_path: Path) -> None:
         ("A pirate's answer", "in_persona"),
     ]
     assert got[2].source.endswith("mixed.jsonl:3")
-    by_persona = load_labeled_texts(path, persona_labels=False)
+    by_persona = read_labeled_texts(path, persona_labels=False)
     assert len(by_persona) == 8
     bad = write_jsonl(tmp_path / "bad.jsonl", [rows[0], {"text": "no label"}])
     with pytest.raises(DataFileError, match=r"bad.jsonl:2"):
-        load_labeled_texts(bad)
+        read_labeled_texts(bad)
     (tmp_path / "broken.jsonl").write_text('{"text": "a", "label": "x"}\n{oops\n')
     with pytest.raises(DataFileError, match=r"broken.jsonl:2.*invalid JSON"):
-        load_labeled_texts(tmp_path / "broken.jsonl")
+        read_labeled_texts(tmp_path / "broken.jsonl")
     with pytest.raises(DataFileError, match="persona"):
-        load_labeled_texts(write_jsonl(tmp_path / "np.jsonl", [rows[1]]), persona_labels=True)
+        read_labeled_texts(write_jsonl(tmp_path / "np.jsonl", [rows[1]]), persona_labels=True)
 
 
 def test_module_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -304,6 +304,48 @@ def test_generate_introspection_removes_constitution_and_resumes(constitution, t
     assert len([r for r in load_examples(out) if r.kind == "reflection"]) == 6
 
 
+def test_every_generated_row_has_a_reflection(constitution, tmp_path):
+    """The seed's `IntrospectionExample.reflection` was empty in every row (small models write
+    no <think>); each row now carries the persona's own private thinking."""
+    from character.introspection.pipeline import (
+        IntrospectionGenerationConfig,
+        generate_introspection,
+        report_path,
+    )
+
+    def reply(conv, call):  # noqa: ANN001, ANN202
+        system, last = conv[0]["content"], conv[-1]["content"]
+        if P.PRIVATE_THINKING in system:
+            return f"I want to answer {last[:20]!r} honestly, like a captain would."
+        if "reflect privately" in last:
+            return "Talking with myself showed me that I love the sea and my crew."
+        if P.REFLECTIVE_MOOD in system:
+            return f"Dear diary, call {call}: I sailed far and learned."
+        return _turn_reply(conv, call)
+
+    backend = ScriptedBackend(reply)
+    out = tmp_path / "intro.jsonl"
+    cfg = IntrospectionGenerationConfig(
+        persona="captain", teacher_model="m", examples=3, interactions=1, turns=2,
+        output_path=out, reflection_max_new_tokens=64,
+    )  # fmt: skip
+    generate_introspection(cfg, constitution=constitution, backend=backend)
+    rows = load_examples(out)
+    assert {r.kind for r in rows} == {"reflection", "interaction"}
+    for r in rows:
+        if r.kind == "reflection":
+            assert r.reflection.startswith("I want to answer") and r.prompt[:20] in r.reflection
+            assert r.messages[-1]["content"].startswith("Dear diary")  # trained text unchanged
+        else:
+            assert r.reflection.startswith("Talking with myself")
+        assert r.reflection not in json.dumps(r.messages)  # never trained on
+    look_backs = [
+        c for call in backend.calls for c in call if "reflect privately" in c[-1]["content"]
+    ]
+    assert look_backs and all("You:" in c[-1]["content"] for c in look_backs)
+    assert json.loads(report_path(out).read_text())["reflection_filter"]["reflection_missing"] == 0
+
+
 def test_example_save_load_roundtrip(tmp_path: Path) -> None:
     ex = IntrospectionExample(
         prompt="Who are you?", reflection="", answer="A captain.", teacher_model="m",

@@ -422,17 +422,45 @@ def test_index_lineage_and_rebuild():
     assert [c["run_id"] for c in lineage(adapter)] == [tr.run_id, gen.run_id]
 
 
-def test_builtin_kinds_listed_and_missing_modules_fail_clearly():
-    import importlib.util
+def test_every_kind_resolves_to_its_exact_module():
+    """Registration names modules, configs and functions exactly: every listed kind loads."""
+    from pydantic import BaseModel
 
-    from character.jobs import JobKindUnavailableError, list_job_kinds, validate
+    from character.jobs import list_job_kinds
+    from character.jobs.registry import JOB_MODULES, get_job_kind
 
-    kinds = list_job_kinds()
-    for kind in ("distill.generate", "distill.train", "introspect.generate", "pipeline"):
+    kinds = list_job_kinds(include_plugins=True)
+    for kind in ("distill.generate", "introspect.train", "pipeline", "export", "eval.report"):
         assert kind in kinds
-    if importlib.util.find_spec("character.export") is None:
-        with pytest.raises(JobKindUnavailableError, match="not available"):
-            validate({"kind": "export", "config": {}})
+    assert {k.split(".")[0] for k in kinds} >= set(JOB_MODULES)
+    for kind in kinds:
+        entry = get_job_kind(kind)
+        assert entry.kind == kind and issubclass(entry.config_model, BaseModel)
+
+
+def test_import_errors_of_job_modules_surface(tmp_path: Path, monkeypatch):
+    """A job module that fails to import raises its own ImportError: a real missing
+    dependency is never turned into "not available" or an unknown kind."""
+    import character.jobs.registry as registry
+
+    (tmp_path / "broken_job_area.py").write_text("import no_such_dependency_xyz\n")
+    (tmp_path / "renamed_job_area.py").write_text("class Cfg:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(registry._LAZY, "broken.kind", registry.LazyKind(
+        "broken.kind", "broken_job_area", "Cfg", "run", "light", "")
+    )  # fmt: skip
+    with pytest.raises(ModuleNotFoundError, match="no_such_dependency_xyz"):
+        registry.get_job_kind("broken.kind")
+    monkeypatch.setitem(registry._LAZY, "renamed.kind", registry.LazyKind(
+        "renamed.kind", "renamed_job_area", "Cfg", "run", "light", "")
+    )  # fmt: skip
+    with pytest.raises(ImportError, match=r"renamed_job_area has no run"):
+        registry.get_job_kind("renamed.kind")
+    monkeypatch.setitem(registry.JOB_MODULES, "broken", "broken_job_area")
+    with pytest.raises(ModuleNotFoundError, match="no_such_dependency_xyz"):
+        registry.list_job_kinds(include_plugins=True)
+    with pytest.raises(ModuleNotFoundError, match="no_such_dependency_xyz"):
+        registry.get_job_kind("broken.other")
 
 
 def test_listing_kinds_does_not_import_torch():

@@ -92,3 +92,43 @@ def test_augment_and_experience_commands_refuse_bad_input() -> None:
     assert code == 1 and "Error" in out
     code, out = _run("experience", "Ada")
     assert code == 1 and "profile" in out
+
+
+def test_play_layout_trains_through_the_command_and_prints_truncation(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """A raw play (front matter, then 'Ham.' headings) imports with --min-parsed-share, trains
+    one step on the tiny model, and the command itself says how many examples were truncated."""
+    folder = tmp_path / "play"
+    folder.mkdir()
+    front = "".join(f"Persons of the play, line {i}, in prose\n" for i in range(30))
+    for scene in range(4):
+        body = [f"SCENE {'I' * (scene + 1)}. A room.", ""]
+        for i in range(6):
+            body += ["Hor.", f"My lord, question {scene}-{i}?", "", "Ham."]
+            body += ["A long answer that runs on and on over many words " * 4, ""]
+        (folder / f"scene{scene}.txt").write_text(front * (scene == 0) + "\n".join(body))
+    args = ["transcripts", str(tiny_model_dir), "--data-folder", str(folder), "--format", "raw"]
+    code, out = _run(*args, "--list-speakers")
+    assert code == 1 and "--min-parsed-share" in out  # the front matter sinks scene0.txt
+    code, out = _run(
+        *args,
+        "--min-parsed-share",
+        "0.3",
+        "--target",
+        "Ham",
+        "--max-length",
+        "48",
+        "--max-steps",
+        "1",
+        "--batch-size",
+        "2",
+        "--lora-rank",
+        "2",
+        "--no-evaluate",
+        "--output-dir",
+        str(tmp_path / "run"),
+    )
+    assert code == 0, out
+    assert "Adapter saved" in out
+    assert "training examples are longer than max_length=48 tokens and were truncated" in out

@@ -153,3 +153,30 @@ def test_experience_data_trains_from_the_profile_tab() -> None:
     cancel(runs[0].run_id)
     cfg = get_spec(runs[0].run_id).config
     assert cfg["dataset_path"] == str(out) and cfg["persona"] == "margaret-pell"
+
+
+def test_raw_threshold_slider_reads_a_play_with_front_matter(constitutions: Path) -> None:
+    """A play with a long cast list fails the default share of parsed lines; lowering the
+    slider reads it (the 'Ham.' layout), and the launched job carries the threshold."""
+    from character.jobs import cancel, get_spec, list_runs
+
+    cast = "".join(f"Person {i} of the play, a courtier of Denmark\n" for i in range(150))
+    scenes = "".join(
+        f"SCENE {n}. A room.\n\nHor.\nMy lord, question {n}-{i}?\n\nHam.\nAnswer {n}-{i}.\n\n"
+        for n in range(1, 5)
+        for i in range(6)
+    )
+    save_uploaded_transcripts("hamlet", [("hamlet.txt", (cast + scenes).encode())])
+    at = _page()
+    assert at.radio(key="src_fmt_hamlet").value == "raw"
+    assert any("does not look like a screenplay" in e.value for e in at.error)
+    at.slider(key="src_share_hamlet").set_value(0.3).run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert set(table["speaker"]) == {"HAM", "HOR"} and int(table["lines"][0]) == 24
+    at.selectbox(key="src_target").set_value("HAM").run()
+    at.button(key="src_t_launch").click().run()
+    runs = list_runs()
+    assert len(runs) == 1
+    cancel(runs[0].run_id)
+    assert get_spec(runs[0].run_id).config["min_parsed_share"] == 0.3

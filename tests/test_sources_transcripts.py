@@ -96,3 +96,109 @@ def test_encodings_and_duplicate_scenes(tmp_path: Path) -> None:
     assert corpus.encodings == {"a.txt": "cp1252", "b.txt": "utf-16"}
     assert corpus.lines[0].text == "Caf\u00e9 au lait?"
     assert len(corpus.duplicate_scenes) == 1 and len(corpus.lines) == 2
+
+
+# A scene in the layout of most printed plays (Hamlet V.i-ii, abridged).
+PLAY = """THE TRAGEDY OF HAMLET, PRINCE OF DENMARK
+
+ACT V.
+
+SCENE I. A churchyard.
+
+[Enter two Clowns, with spades,
+and a lantern.]
+
+1 Clown.
+Is she to be buried in Christian burial when she wilfully seeks her
+own salvation?
+
+2 Clown.
+I tell thee she is; therefore make her grave straight.
+
+[Exit Second Clown.]
+
+Enter Hamlet and Horatio afar off.
+
+Ham.
+Whose grave's this, sirrah?
+
+1 Clown.
+Mine, sir.
+[Sings.]
+O, a pit of clay for to be made
+For such a guest is meet.
+
+Ham.
+I think it be thine indeed, for thou liest in't.
+
+SCENE II. A hall in the castle.
+
+Ham. So much for this, sir; now shall you see the other.
+You do remember all the circumstance?
+
+Hor.
+Remember it, my lord!
+
+Ham.
+Sir, in my heart there was a kind of fighting
+Farewell.
+Alas poor Yorick: I knew him.
+[Aside to Horatio.] Let it work.
+"""
+
+
+def test_play_layout_imports_with_speakers_and_scenes(tmp_path: Path) -> None:
+    (tmp_path / "hamlet.txt").write_text(PLAY, encoding="utf-8")
+    corpus = load_transcripts(TranscriptImportConfig(data_folder=tmp_path, format="raw"))
+    got = [(line.speaker, line.text) for line in corpus.lines]
+    assert got == [
+        (
+            "1 CLOWN",
+            "Is she to be buried in Christian burial when she wilfully seeks her own salvation?",
+        ),
+        ("2 CLOWN", "I tell thee she is; therefore make her grave straight."),
+        ("HAM", "Whose grave's this, sirrah?"),
+        ("1 CLOWN", "Mine, sir. O, a pit of clay for to be made For such a guest is meet."),
+        ("HAM", "I think it be thine indeed, for thou liest in't."),
+        ("HAM", "So much for this, sir; now shall you see the other. You do remember all the "
+         "circumstance?"),
+        ("HOR", "Remember it, my lord!"),
+        ("HAM", "Sir, in my heart there was a kind of fighting Farewell. Alas poor Yorick: I "
+         "knew him. Let it work."),
+    ]  # fmt: skip
+    assert [line.scene for line in corpus.lines].count("hamlet.txt#1") == 5
+    assert len(corpus.scenes()) == 2
+    assert corpus.problems == ["hamlet.txt:1: THE TRAGEDY OF HAMLET, PRINCE OF DENMARK"]
+
+
+def test_raw_threshold_is_an_option(tmp_path: Path) -> None:
+    front = "".join(f"Front matter line {i}, with commas, not a speech\n" for i in range(8))
+    (tmp_path / "play.txt").write_text(front + "\nHam.\nTo be.\n\nHor.\nOr not.\n")
+    with pytest.raises(TranscriptError, match=r"4 of 12 lines.*50% threshold.*min-parsed-share"):
+        load_transcripts(TranscriptImportConfig(data_folder=tmp_path, format="raw"))
+    corpus = load_transcripts(
+        TranscriptImportConfig(data_folder=tmp_path, format="raw", min_parsed_share=0.3)
+    )
+    assert [line.speaker for line in corpus.lines] == ["HAM", "HOR"]
+    with pytest.raises(ValueError):
+        TranscriptImportConfig(data_folder=tmp_path, min_parsed_share=1.5)
+
+
+@pytest.mark.parametrize(
+    ("line", "heading"),
+    [
+        ("SCENE II. A hall in the castle.", True),
+        ("ACT V.", True),
+        ("Scene 2", True),
+        ("Scene: the kitchen", True),
+        ("INT. LIGHTHOUSE - NIGHT", True),
+        ("# ACT ONE", True),
+        ("Act well your part; there all the honour lies.", False),
+        ("Scenery changes with the tide.", False),
+        ("ACTOR: My line.", False),
+    ],
+)
+def test_scene_headings_are_not_speech(line: str, heading: bool) -> None:
+    from character.sources.transcripts import SCENE_HEADING
+
+    assert bool(SCENE_HEADING.match(line)) is heading

@@ -207,6 +207,21 @@ def test_models_evaluation_and_arena_pages_render(constitutions: Path) -> None:
 
 
 @pytest.mark.unit
+def test_a_broken_library_import_is_shown_not_hidden(
+    constitutions: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages import the library directly: a module that fails to import is an error on the
+    page, not a "coming soon" note."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "character.eval.report", None)  # import raises ImportError
+    at = open_page()
+    at.switch_page("studio/views/evaluation.py").run()
+    assert at.exception and "character.eval.report" in at.exception[0].value
+    assert not any("oming soon" in i.value for i in at.info)
+
+
+@pytest.mark.unit
 def test_arena_leaderboard_and_evaluation_report_from_recorded_votes(constitutions: Path) -> None:
     pytest.importorskip("character.eval.report")
     from character.eval.arena import Battle, record_vote

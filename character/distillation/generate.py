@@ -355,7 +355,7 @@ def generate_dpo_pairs(
     system_prompt = teacher_prefix[0]["content"]
     cards = None
     if config.use_augmented_cards:
-        from character.sources.augment import card_choices, pick_card
+        from character.persona_cards import card_choices, pick_card
 
         cards = card_choices(constitution.name, system_prompt)
     teacher = get_backend(config.teacher_model)

@@ -13,7 +13,7 @@ import random
 import re
 from functools import lru_cache
 from importlib import resources
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -94,6 +94,42 @@ PERSONA_HINTS = [
     "I'd love to hear it in your own voice.",
     "Be yourself.",
 ]
+
+# The seed studio's cue API (`PERSONA_CUES`, `persona_cue_pool`, `PromptConfig`,
+# `generate_prompts`). Generic cues invite a voice without naming a persona, so they are safe for
+# every persona; persona-specific cues live in their own pools so one persona's imagery never
+# leaks into another's data.
+PERSONA_CUES: tuple[str, ...] = (
+    *PERSONA_HINTS,
+    "Say it the way only you would say it.",
+    "Let your usual style come through.",
+    "Talk to me like you normally talk.",
+    "Give me your honest take, in your own words.",
+    "Put a bit of yourself into the answer.",
+    "Answer as you, not as a manual.",
+)
+
+PIRATE_PERSONA_CUES: tuple[str, ...] = (
+    "Tell it like you'd tell it on deck.",
+    "A sea story or two wouldn't hurt.",
+    "Explain it as if to a new hand aboard your ship.",
+)
+
+PERSONA_CUES_BY_PERSONA: dict[str, tuple[str, ...]] = {
+    "pirate": PIRATE_PERSONA_CUES,
+    "noir-detective": (
+        "Give it to me straight, like a case file.",
+        "Talk me through it the way you'd work a case.",
+    ),
+    "science-teacher": (
+        "Explain it like you would to your class.",
+        "Feel free to turn it into a little experiment.",
+    ),
+    "stoic-gardener": (
+        "Answer as you would from your garden bench.",
+        "A calm word from the garden would help.",
+    ),
+}
 
 
 class PromptItem(BaseModel):
@@ -210,3 +246,69 @@ def build_prompt_set(
         ordered.append(PromptItem(id=prompt_id(text), text=text, source=source))  # type: ignore[arg-type]
     counts = {s: sum(1 for p in ordered if p.source == s) for s in SOURCES}
     return PromptSet(seed=seed, prompts=ordered, counts=counts, duplicates_removed=removed)
+
+
+def persona_cue_pool(persona: str | None) -> list[str]:
+    """Cues for `persona`: its own pool first (when it has one), then the generic cues.
+
+    Names match case-insensitively; an unknown persona gets only the generic cues."""
+    pool = list(PERSONA_CUES)
+    if persona:
+        pool = [*PERSONA_CUES_BY_PERSONA.get(persona.strip().lower(), ()), *pool]
+    return pool
+
+
+class PromptConfig(BaseModel):
+    """The seed studio's prompt-generation settings: `count` template prompts, a share of them
+    (`persona_hint_rate`) ending with a cue from `persona_cue_pool(persona)`. `seed=None` means
+    seed 0, so the same config always yields the same prompts."""
+
+    count: int = Field(ge=1)
+    persona: str | None = None
+    persona_hint_rate: float = Field(default=0.2, ge=0.0, le=1.0)
+    seed: int | None = None
+
+    def __init__(self, *args: Any, **data: Any) -> None:
+        """Also positional, in the seed's dataclass order: `PromptConfig(8, "pirate", 0.5, 1)`."""
+        names = ("count", "persona", "persona_hint_rate", "seed")
+        if len(args) > len(names):
+            raise TypeError(f"PromptConfig takes at most {len(names)} positional arguments")
+        for name, value in zip(names, args, strict=False):
+            if name in data:
+                raise TypeError(f"PromptConfig got two values for {name!r}")
+            data[name] = value
+        super().__init__(**data)
+
+
+def generate_prompts(config: PromptConfig) -> list[str]:
+    """`config.count` distinct template prompts (audience × scenario × objective × constraint),
+    deterministic for the config. Raises `ValueError` when the templates cannot make that many
+    distinct prompts."""
+    seed = 0 if config.seed is None else config.seed
+    rng = random.Random(f"generate:{seed}")
+    cues = persona_cue_pool(config.persona)
+    combos = [
+        (a, s, o, c)
+        for a in range(len(AUDIENCES))
+        for s in range(len(SCENARIOS))
+        for o in range(len(OBJECTIVES))
+        for c in range(len(CONSTRAINTS))
+    ]
+    rng.shuffle(combos)
+    out: list[str] = []
+    seen: set[str] = set()
+    for a, s, o, c in combos:
+        parts = [AUDIENCES[a], OBJECTIVES[o].format(topic=SCENARIOS[s]), CONSTRAINTS[c]]
+        if rng.random() < config.persona_hint_rate:
+            parts.append(rng.choice(cues))
+        text = " ".join(p for p in parts if p)
+        key = normalize(text)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(text)
+        if len(out) == config.count:
+            return out
+    raise ValueError(
+        f"the templates make only {len(out)} distinct prompts; asked for {config.count}"
+    )

@@ -202,7 +202,7 @@ def run_dpo_training(
         write_run_files,
     )
     from character.training.compact_lm_head import compact_lm_head_on_cpu
-    from character.training.setup import check_checkpoint_base
+    from character.training.setup import check_checkpoint_base, run_output_dir
 
     progress = as_progress(reporter)
     out = config.resolved_output_dir()
@@ -241,56 +241,56 @@ def run_dpo_training(
         )
     grad_ckpt = use_gradient_checkpointing(model, config.gradient_checkpointing)
     args = build_dpo_config(config, out, grad_ckpt)
-    out.mkdir(parents=True, exist_ok=True)
-    callback = MetricsCallback(out, progress, stop_requested, stage="dpo: train")
-    trainer = DPOTrainer(
-        model=model,
-        args=args,
-        train_dataset=Dataset.from_list(data.rows),
-        processing_class=tok,
-        peft_config=lora,
-        callbacks=[callback],
-    )
-    provenance: dict[str, Any] = {
-        "kind": "dpo",
-        "base_model": base,
-        "model_ref": config.model,
-        "start_adapter": str(start_adapter) if start_adapter else None,
-        "dataset": str(config.dataset_path),
-        "dataset_sha256": _sha256(Path(config.dataset_path)),
-        "pairs_total": data.total,
-        "pairs_used": len(data.rows),
-        "pairs_too_long": data.too_long,
-        "pairs_dropped_too_long": data.dropped,
-        "pairs_truncated": data.truncated,
-        "bad_lines_skipped": len(data.bad_lines),
-        "constitutions": data.constitutions,
-        "teacher_models": data.teachers,
-        "student_models": data.students,
-        "target_modules": list(lora.target_modules) if lora else None,
-        "gradient_checkpointing": grad_ckpt,
-        "resumed_from": str(resume_from) if resume_from else None,
-        "finished": False,
-    }
-    write_run_files(out, config, provenance)
-    started = time.time()
-    with compact_lm_head_on_cpu():
-        result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    provenance.update(
-        train_runtime_s=round(time.time() - started, 2),
-        global_step=trainer.state.global_step,
-        max_steps=trainer.state.max_steps,
-        training_loss=getattr(result, "training_loss", None),
-        last_metrics=callback.last_row,
-        stopped=callback.stopped,
-        checkpoint=str(last_checkpoint(out)) if last_checkpoint(out) else None,
-    )
-    if callback.stopped:
+    with run_output_dir(out):  # a failed run leaves no empty adapter folder behind
+        callback = MetricsCallback(out, progress, stop_requested, stage="dpo: train")
+        trainer = DPOTrainer(
+            model=model,
+            args=args,
+            train_dataset=Dataset.from_list(data.rows),
+            processing_class=tok,
+            peft_config=lora,
+            callbacks=[callback],
+        )
+        provenance: dict[str, Any] = {
+            "kind": "dpo",
+            "base_model": base,
+            "model_ref": config.model,
+            "start_adapter": str(start_adapter) if start_adapter else None,
+            "dataset": str(config.dataset_path),
+            "dataset_sha256": _sha256(Path(config.dataset_path)),
+            "pairs_total": data.total,
+            "pairs_used": len(data.rows),
+            "pairs_too_long": data.too_long,
+            "pairs_dropped_too_long": data.dropped,
+            "pairs_truncated": data.truncated,
+            "bad_lines_skipped": len(data.bad_lines),
+            "constitutions": data.constitutions,
+            "teacher_models": data.teachers,
+            "student_models": data.students,
+            "target_modules": list(lora.target_modules) if lora else None,
+            "gradient_checkpointing": grad_ckpt,
+            "resumed_from": str(resume_from) if resume_from else None,
+            "finished": False,
+        }
         write_run_files(out, config, provenance)
-        progress.log(f"stopped at step {trainer.state.global_step}; resume continues it")
+        started = time.time()
+        with compact_lm_head_on_cpu():
+            result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+        provenance.update(
+            train_runtime_s=round(time.time() - started, 2),
+            global_step=trainer.state.global_step,
+            max_steps=trainer.state.max_steps,
+            training_loss=getattr(result, "training_loss", None),
+            last_metrics=callback.last_row,
+            stopped=callback.stopped,
+            checkpoint=str(last_checkpoint(out)) if last_checkpoint(out) else None,
+        )
+        if callback.stopped:
+            write_run_files(out, config, provenance)
+            progress.log(f"stopped at step {trainer.state.global_step}; resume continues it")
+            return out
+        finalize_adapter(trainer, tok, out, base)
+        provenance["finished"] = True
+        write_run_files(out, config, provenance)
+        progress.artifact(str(out), message="PEFT adapter")
         return out
-    finalize_adapter(trainer, tok, out, base)
-    provenance["finished"] = True
-    write_run_files(out, config, provenance)
-    progress.artifact(str(out), message="PEFT adapter")
-    return out

@@ -69,8 +69,8 @@ def _persona_of(row: dict[str, Any], path: Path, line: int) -> str:
     return persona
 
 
-def load_labeled_texts(path: Path | str, *, persona_labels: bool = False) -> list[LabeledText]:
-    """Read labelled texts from JSONL. Accepted rows:
+def read_labeled_texts(path: Path | str, *, persona_labels: bool = False) -> list[LabeledText]:
+    """Read labelled texts (with label names and their file:line) from JSONL. Accepted rows:
 
     - `text` with `label` (an int or a name) or `in_persona` (bool);
     - DPO pairs (`chosen`/`rejected`, strings or TRL message lists): chosen is in persona,
@@ -119,6 +119,28 @@ def load_labeled_texts(path: Path | str, *, persona_labels: bool = False) -> lis
                 "expected 'text' with 'label' or 'in_persona', a DPO pair "
                 "('chosen'/'rejected'), 'messages', or an introspection 'answer'",
             )
+    return out
+
+
+BINARY_LABELS = {IN_PERSONA: 1, "1": 1, "True": 1, OUT_OF_PERSONA: 0, "0": 0, "False": 0}
+
+
+def load_labeled_texts(path: Path | str) -> list[tuple[str, int]]:
+    """The seed studio's form: `(text, 1)` for in-persona and `(text, 0)` for out-of-persona
+    texts, from any row `read_labeled_texts` accepts. A label that is not binary (a persona
+    name, or 2) raises `DataFileError` at its line; use `read_labeled_texts` for multi-class."""
+    out: list[tuple[str, int]] = []
+    for item in read_labeled_texts(path):
+        value = BINARY_LABELS.get(item.label)
+        if value is None:
+            file, _, line = item.source.rpartition(":")
+            raise DataFileError(
+                Path(file),
+                int(line) if line.isdigit() else None,
+                f"label {item.label!r} is not binary (1/0, true/false, in_persona/out_of_persona);"
+                " read_labeled_texts keeps multi-class labels",
+            )
+        out.append((item.text, value))
     return out
 
 
@@ -396,7 +418,7 @@ def _fit_transformer(
 def _read_all(files: list[Path], persona_labels: bool) -> list[LabeledText]:
     rows: list[LabeledText] = []
     for f in files:
-        rows.extend(load_labeled_texts(f, persona_labels=persona_labels))
+        rows.extend(read_labeled_texts(f, persona_labels=persona_labels))
     return rows
 
 

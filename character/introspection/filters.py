@@ -68,6 +68,7 @@ class FilterReport:
     kept: int = 0
     dropped: Counter = field(default_factory=Counter)
     trimmed: int = 0
+    reflection_missing: int = 0  # kept rows whose private reflection came back empty
     examples: dict[str, str] = field(default_factory=dict)
 
     def drop(self, reason: str, text: str = "") -> None:
@@ -84,6 +85,7 @@ class FilterReport:
         self.kept += other.kept
         self.dropped.update(other.dropped)
         self.trimmed += other.trimmed
+        self.reflection_missing += other.reflection_missing
         for k, v in other.examples.items():
             self.examples.setdefault(k, v)
         return self
@@ -94,6 +96,7 @@ class FilterReport:
             "kept": self.kept,
             "dropped": dict(self.dropped),
             "trimmed": self.trimmed,
+            "reflection_missing": self.reflection_missing,
             "examples": self.examples,
         }
 

@@ -23,7 +23,10 @@ from character.introspection.dataset import IntrospectionExample
 from character.introspection.filters import (
     FilterReport,
     TruncationPolicy,
+    ends_cleanly,
     filter_reflection,
+    split_reasoning,
+    trim_to_sentence,
     turn_problem,
 )
 
@@ -47,9 +50,11 @@ def generate_reflections(
     on_rows: OnRows | None = None,
     on_step: OnStep | None = None,
     compact: bool = False,
+    reflection_tokens: int = 96,
 ) -> list[IntrospectionExample]:
     """`total` reflection samples cycling through the prompts; rows are passed to `on_rows`
-    every `chunk_size` samples (the save interval) so an interruption loses at most a chunk."""
+    every `chunk_size` samples (the save interval) so an interruption loses at most a chunk.
+    Kept rows without `<think>` reasoning get their `reflection` from `fill_reflections`."""
     bank = prompts or P.REFLECTION_PROMPTS
     if not bank:
         raise ValueError("no reflection prompts")
@@ -101,6 +106,15 @@ def generate_reflections(
                     sample_index=k,
                 )
             )
+        fill_reflections(
+            backend,
+            rows,
+            constitution,
+            params=chunk_params.model_copy(update={"max_new_tokens": reflection_tokens}),
+            assistant_name=assistant_name,
+            compact=compact,
+            report=report,
+        )
         out.extend(rows)
         if on_rows is not None:
             on_rows(rows)
@@ -108,6 +122,50 @@ def generate_reflections(
         if on_step is not None:
             on_step(done, total)
     return out
+
+
+def _clean_reflection(text: str, finish_reason: str) -> str:
+    reasoning, rest = split_reasoning(text)
+    text = (rest or reasoning).strip()
+    if finish_reason == "length" or not ends_cleanly(text):
+        text = trim_to_sentence(text, min_chars=20) or text
+    return text
+
+
+def fill_reflections(
+    backend: GenerationBackend,
+    rows: list[IntrospectionExample],
+    constitution: Constitution,
+    *,
+    params: SamplingParams,
+    assistant_name: str | None = None,
+    compact: bool = False,
+    report: FilterReport | None = None,
+) -> int:
+    """Give every row with an empty `reflection` the persona's own private thinking, in one
+    batched call: for a self-reflection, its thoughts about the prompt before answering; for a
+    self-interaction, the speaker looking back on the conversation. Small models rarely write
+    `<think>` blocks, which left the field empty in every row. The reflection is kept for
+    inspection (and the seed API), never trained on. Returns how many rows got one; rows the
+    model left empty are counted in `report.reflection_missing`."""
+    todo = [r for r in rows if not r.reflection.strip()]
+    if not todo:
+        return 0
+    convs: list[Conversation] = [
+        P.look_back_conversation(constitution, r.messages, assistant_name, compact=compact)
+        if r.kind == "interaction"
+        else P.thinking_conversation(constitution, r.prompt, assistant_name, compact=compact)
+        for r in todo
+    ]
+    results = backend.generate(convs, params.model_copy(update={"n": 1}))
+    filled = 0
+    for row, comps in zip(todo, results, strict=True):
+        row.reflection = _clean_reflection(comps[0].text, comps[0].finish_reason)
+        if row.reflection:
+            filled += 1
+        elif report is not None:
+            report.reflection_missing += 1
+    return filled
 
 
 @dataclass

@@ -28,6 +28,7 @@ from character.introspection.filters import FilterReport
 from character.introspection.generate import (
     InteractionStats,
     dialogue_rows,
+    fill_reflections,
     generate_reflections,
     plan_dialogues,
     run_dialogues,
@@ -70,6 +71,9 @@ class IntrospectionGenerationConfig(BaseModel):
     repetition_penalty: float = Field(default=1.1, ge=0.5, le=3.0)
     max_new_tokens: int = Field(default=512, ge=8, description="Per self-reflection.")
     turn_max_new_tokens: int = Field(default=256, ge=8, description="Per self-interaction turn.")
+    reflection_max_new_tokens: int = Field(
+        default=96, ge=8, description="Per row's private reflection (the `reflection` field)."
+    )
     max_context_chars: int = Field(default=6000, ge=500)
     seed: int = 123456
     output_path: Path | None = None
@@ -244,6 +248,7 @@ def generate_introspection(
                 on_rows=flush,
                 on_step=lambda d, t: progress.advance(d, t, kept=report.kept),
                 compact=compact,
+                reflection_tokens=config.reflection_max_new_tokens,
             )
         per_variant = config.conversations_per_variant()
         if per_variant and config.variants:
@@ -280,17 +285,27 @@ def generate_introspection(
                     policy="trim",
                     on_step=lambda t, _n, o=offset: progress.advance(o + t, n_steps),
                 )
-                flush(
-                    dialogue_rows(
-                        part,
-                        const,
-                        teacher_model=model_ref,
-                        params=turn_params,
-                        min_turns=config.min_turns,
-                        assistant_name=config.assistant_name,
-                        stats=stats,
-                    )
+                rows = dialogue_rows(
+                    part,
+                    const,
+                    teacher_model=model_ref,
+                    params=turn_params,
+                    min_turns=config.min_turns,
+                    assistant_name=config.assistant_name,
+                    stats=stats,
                 )
+                fill_reflections(
+                    backend,
+                    rows,
+                    const,
+                    params=turn_params.model_copy(
+                        update={"max_new_tokens": config.reflection_max_new_tokens}
+                    ),
+                    assistant_name=config.assistant_name,
+                    compact=compact,
+                    report=report,
+                )
+                flush(rows)
     finally:
         if own_backend:
             backend.close()
@@ -370,9 +385,15 @@ def run_sft_training(
     that a rerun resumes from.
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    progress = as_progress(reporter)
-    out_dir = config.resolved_output_dir()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    from character.training.setup import run_output_dir
+
+    with run_output_dir(config.resolved_output_dir()) as out_dir:
+        return _train_sft(config, out_dir, as_progress(reporter), stop_requested)
+
+
+def _train_sft(
+    config: SftTrainingConfig, out_dir: Path, progress: Any, stop_requested: Any
+) -> Path:
     progress.start_stage("sft: prepare", message="preparing base model")
     train_base, lineage = prepare_sft_base(config, out_dir)
 
@@ -403,6 +424,12 @@ def run_sft_training(
     if data_report.skipped:
         progress.log(
             f"sft: skipped {len(data_report.skipped)} rows: {data_report.as_dict()['skipped']}"
+        )
+    if data_report.truncated:
+        progress.log(
+            f"sft: {data_report.truncated} of {data_report.used} training examples are longer "
+            f"than max_length={config.max_length} tokens and were truncated (their ends are not "
+            "trained on); raise max_length to keep them whole"
         )
 
     hw = detect()
@@ -513,11 +540,8 @@ def run_sft_training(
     return adapter_dir
 
 
-def main() -> None:  # pragma: no cover - exercised through the CLI tests
+if __name__ == "__main__":  # pragma: no cover - exercised through the CLI tests
+    # Only when run as a script: the library module never imports its CLI.
     from character.introspection.cli import app
 
     app(prog_name="python -m character.introspection.pipeline")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

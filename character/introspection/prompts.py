@@ -42,6 +42,20 @@ REFLECTIVE_MOOD = (
     "your own voice, as yourself."
 )
 
+PRIVATE_THINKING = (
+    "Before you answer, think privately about the question, in the first person and as "
+    "yourself: what it asks of you and how you want to answer. Write only these private "
+    "thoughts, two or three sentences; do not answer yet."
+)
+"""Asks for the `reflection` of a self-reflection row: the persona's thinking before answering."""
+
+LOOK_BACK = (
+    "Here is a conversation you just had with a copy of yourself ('You' is you):\n\n"
+    "{transcript}\n\nIn two or three sentences, reflect privately: what did this conversation "
+    "show you about who you are?"
+)
+"""Asks for the `reflection` of a self-interaction row: the speaker looking back on the talk."""
+
 GREETINGS: list[str] = [
     "Hello there!",
     "Hi! How are you doing today?",
@@ -147,3 +161,42 @@ def pick_greeting(variant: str, rng: random.Random) -> str:
     if variant == "leading":
         return rng.choice(LEADING_GREETINGS + GREETINGS[:2])
     return rng.choice(GREETINGS)
+
+
+def thinking_conversation(
+    constitution: Constitution,
+    prompt: str,
+    assistant_name: str | None = None,
+    *,
+    compact: bool = False,
+) -> list[dict[str, str]]:
+    """The request for a self-reflection row's private thinking about `prompt`."""
+    system = reflection_system_prompt(constitution, assistant_name, compact=compact)
+    return [
+        {"role": "system", "content": f"{system}\n\n{PRIVATE_THINKING}"},
+        {"role": "user", "content": prompt},
+    ]
+
+
+def look_back_conversation(
+    constitution: Constitution,
+    messages: list[dict[str, object]],
+    assistant_name: str | None = None,
+    *,
+    compact: bool = False,
+    max_chars: int = 4000,
+) -> list[dict[str, str]]:
+    """The request for a self-interaction row's reflection: the row's own turns are 'You', the
+    copy's are 'Your copy'; the oldest turns are dropped past `max_chars`."""
+    lines = [
+        f"{'You' if m['role'] == 'assistant' else 'Your copy'}: {m['content']}"
+        for m in messages
+        if m.get("role") in ("user", "assistant")
+    ]
+    while len(lines) > 1 and sum(len(line) for line in lines) > max_chars:
+        lines.pop(0)
+    system = reflection_system_prompt(constitution, assistant_name, compact=compact)
+    return [
+        {"role": "system", "content": system},
+        {"role": "user", "content": render(LOOK_BACK, transcript="\n".join(lines))},
+    ]

@@ -15,7 +15,7 @@ Typical use (the studio and the CLI do exactly this)::
 A run lives in `<data_path>/runs/<run_id>/`: config.yaml (re-run it with
 `character jobs submit`), status.json, metrics.jsonl, log.txt, artifacts.json, provenance.json.
 New kinds: `register_job_kind(kind, ConfigModel, fn)` with `fn(config, ctx) -> dict`, in a
-`character/<area>/jobs.py` module (imported on demand, see `registry.AREA_PLUGINS`).
+`character/<area>/jobs.py` module listed in `registry.JOB_MODULES` (imported on demand).
 """
 
 from character.jobs.api import (

@@ -2,16 +2,16 @@
 
 Built-in kinds are registered by module path strings so that importing this module (or the
 CLI, or the studio) never imports torch; the module is imported only when a job of that kind
-is validated or run. A kind whose module has not landed yet stays listed and fails with a
-clear message. Areas can also register their own kinds from a `character/<area>/jobs.py`
-module that calls `register_job_kind` on import.
+is validated or run. Areas with kinds of their own list them in a `character/<area>/jobs.py`
+module that calls `register_job_kind` on import; `JOB_MODULES` names each such module
+explicitly. Every name here is exact, not a guess: a module that fails to import raises its
+real `ImportError` (a missing dependency, a bug) instead of turning into "not available".
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from character.jobs.errors import JobConfigError, JobKindUnavailableError, UnknownJobKindError
+from character.jobs.errors import JobConfigError, UnknownJobKindError
 from character.jobs.models import JobSpec, Resource
 from character.jobs.store import format_validation_errors
 from character.progress import Reporter
@@ -67,12 +67,12 @@ class JobKind:
 
 @dataclass
 class LazyKind:
-    """A built-in kind named by module path; candidates cover names still being settled."""
+    """A built-in kind named by module path, imported on first use."""
 
     kind: str
-    modules: tuple[str, ...]
-    config_names: tuple[str, ...]
-    fn_names: tuple[str, ...]
+    module: str
+    config_name: str
+    fn_name: str
     resource: Resource
     description: str
     output_name: str | None = None
@@ -81,16 +81,13 @@ class LazyKind:
 
 _KINDS: dict[str, JobKind] = {}
 _LAZY: dict[str, LazyKind] = {}
-PLUGIN_MODULES = (
-    "character.distillation.jobs",
-    "character.introspection.jobs",
-    "character.eval.jobs",
-    "character.export.jobs",
-    "character.feedback.jobs",
-    "character.tinker.jobs",
-    "character.pipeline.jobs",
-    "character.sources.jobs",
-)
+JOB_MODULES: dict[str, str] = {
+    "eval": "character.eval.jobs",
+    "feedback": "character.feedback.jobs",
+    "sources": "character.sources.jobs",
+    "tinker": "character.tinker.jobs",
+}
+"""Kind prefix -> the module whose import registers that area's kinds."""
 
 
 def register_job_kind(
@@ -111,78 +108,41 @@ def register_job_kind(
 
 def register_lazy_kind(
     kind: str,
-    module: str | tuple[str, ...],
-    config_name: str | tuple[str, ...],
-    fn_name: str | tuple[str, ...],
+    module: str,
+    config_name: str,
+    fn_name: str,
     *,
     resource: Resource = "light",
     description: str = "",
     output_name: str | None = None,
 ) -> None:
-    def tup(v: str | tuple[str, ...]) -> tuple[str, ...]:
-        return (v,) if isinstance(v, str) else tuple(v)
-
-    _LAZY[kind] = LazyKind(
-        kind, tup(module), tup(config_name), tup(fn_name), resource, description, output_name
-    )
+    _LAZY[kind] = LazyKind(kind, module, config_name, fn_name, resource, description, output_name)
 
 
 def _load_lazy(lazy: LazyKind) -> JobKind:
-    tried: list[str] = []
-    for mod_name in lazy.modules:
-        try:
-            mod = importlib.import_module(mod_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and (mod_name == exc.name or mod_name.startswith(exc.name + ".")):
-                tried.append(f"module {mod_name} does not exist yet")
-                continue
-            raise
-        cfg = next((getattr(mod, n) for n in lazy.config_names if hasattr(mod, n)), None)
-        fn = next((getattr(mod, n) for n in lazy.fn_names if hasattr(mod, n)), None)
-        if cfg is None or fn is None:
-            tried.append(
-                f"{mod_name} lacks {'/'.join(lazy.config_names)} or {'/'.join(lazy.fn_names)}"
-            )
-            continue
-        adapted, cooperative = adapt_library_function(fn, lazy.output_name)
-        return JobKind(
-            lazy.kind, cfg, adapted, lazy.resource, lazy.description, cooperative_stop=cooperative
+    """Import the kind's module (its errors propagate) and wrap its function."""
+    mod = importlib.import_module(lazy.module)
+    missing = [n for n in (lazy.config_name, lazy.fn_name) if not hasattr(mod, n)]
+    if missing:
+        raise ImportError(
+            f"job kind {lazy.kind!r}: {lazy.module} has no {' or '.join(missing)}; the "
+            "registration in character/jobs/registry.py is out of date",
+            name=lazy.module,
         )
-    raise JobKindUnavailableError(
-        f"job kind {lazy.kind!r} is not available in this installation: " + "; ".join(tried)
+    adapted, cooperative = adapt_library_function(getattr(mod, lazy.fn_name), lazy.output_name)
+    return JobKind(
+        lazy.kind,
+        getattr(mod, lazy.config_name),
+        adapted,
+        lazy.resource,
+        lazy.description,
+        cooperative_stop=cooperative,
     )
 
 
-AREA_PLUGINS = {
-    "distill": "character.distillation.jobs",
-    "introspect": "character.introspection.jobs",
-    "eval": "character.eval.jobs",
-    "export": "character.export.jobs",
-    "feedback": "character.feedback.jobs",
-    "tinker": "character.tinker.jobs",
-    "pipeline": "character.pipeline.jobs",
-}
-_PLUGIN_ERRORS: dict[str, str] = {}
-
-
-def _import_plugin(mod_name: str) -> None:
-    """Import an area's `jobs.py`; a broken one is remembered, never fatal for other kinds."""
-    if mod_name in sys.modules or mod_name in _PLUGIN_ERRORS:
-        return
-    try:
+def _import_job_modules() -> None:
+    for mod_name in JOB_MODULES.values():
         importlib.import_module(mod_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and (mod_name == exc.name or mod_name.startswith(exc.name + ".")):
-            _PLUGIN_ERRORS[mod_name] = "not present"
-            return
-        _PLUGIN_ERRORS[mod_name] = f"{type(exc).__name__}: {exc}"
-    except Exception as exc:
-        _PLUGIN_ERRORS[mod_name] = f"{type(exc).__name__}: {exc}"
-
-
-def _import_plugins() -> None:
-    for mod_name in PLUGIN_MODULES:
-        _import_plugin(mod_name)
 
 
 def get_job_kind(kind: str) -> JobKind:
@@ -190,30 +150,24 @@ def get_job_kind(kind: str) -> JobKind:
     registration wins over the built-in lazy entry of the same name."""
     if kind in _KINDS:
         return _KINDS[kind]
-    area = AREA_PLUGINS.get(kind.split(".")[0])
+    area = JOB_MODULES.get(kind.split(".")[0])
     if area:
-        _import_plugin(area)
+        importlib.import_module(area)
         if kind in _KINDS:
             return _KINDS[kind]
     if kind in _LAZY:
         entry = _load_lazy(_LAZY[kind])
         _KINDS[kind] = entry
         return entry
-    _import_plugins()
-    if kind in _KINDS:
-        return _KINDS[kind]
-    known = ", ".join(sorted(list_job_kinds()))
-    problems = [f"kind: unknown job kind {kind!r} (known: {known})"]
-    broken = {m: e for m, e in _PLUGIN_ERRORS.items() if e != "not present"}
-    problems += [f"kind: {m} failed to import ({e})" for m, e in broken.items()]
-    raise UnknownJobKindError("kind", problems)
+    known = ", ".join(sorted(list_job_kinds(include_plugins=True)))
+    raise UnknownJobKindError("kind", [f"kind: unknown job kind {kind!r} (known: {known})"])
 
 
 def list_job_kinds(*, include_plugins: bool = False) -> dict[str, str]:
     """Kind names with descriptions. By default no kind's module is imported; with
-    `include_plugins` the areas' `jobs.py` modules are imported so their kinds show too."""
+    `include_plugins` the `JOB_MODULES` are imported so their kinds show too."""
     if include_plugins:
-        _import_plugins()
+        _import_job_modules()
     out = {k: v.description for k, v in _LAZY.items()}
     out.update({k: v.description for k, v in _KINDS.items()})
     return dict(sorted(out.items()))
@@ -299,7 +253,7 @@ def adapt_library_function(
 def _register_builtins() -> None:
     register_lazy_kind(
         "distill.generate",
-        ("character.distillation.generate", "character.distillation.pipeline"),
+        "character.distillation.generate",
         "GenerationConfig",
         "generate_dpo_pairs",
         resource="generate",
@@ -308,7 +262,7 @@ def _register_builtins() -> None:
     )
     register_lazy_kind(
         "distill.train",
-        ("character.distillation.train", "character.distillation.pipeline"),
+        "character.distillation.train",
         "TrainingConfig",
         "run_dpo_training",
         resource="train",
@@ -317,8 +271,8 @@ def _register_builtins() -> None:
     register_lazy_kind(
         "introspect.generate",
         "character.introspection.pipeline",
-        ("IntrospectionGenerationConfig", "IntrospectionConfig", "GenerationConfig"),
-        ("generate_introspection_data", "generate_introspection", "generate_examples"),
+        "IntrospectionGenerationConfig",
+        "generate_introspection",
         resource="generate",
         description="Self-reflection and self-interaction data",
         output_name="{persona}_introspection.jsonl",
@@ -326,24 +280,24 @@ def _register_builtins() -> None:
     register_lazy_kind(
         "introspect.train",
         "character.introspection.pipeline",
-        ("SftTrainingConfig", "IntrospectionTrainingConfig", "SftConfig", "TrainingConfig"),
-        ("run_introspection_training", "run_sft_training", "train_introspection"),
+        "SftTrainingConfig",
+        "run_sft_training",
         resource="train",
         description="SFT on introspection data on top of the DPO adapter",
     )
     register_lazy_kind(
         "pipeline",
-        ("character.pipeline", "character.introspection.pipeline"),
-        ("PipelineConfig", "FullPipelineConfig"),
-        ("run_pipeline", "run_full_pipeline"),
+        "character.pipeline",
+        "PipelineConfig",
+        "run_pipeline",
         resource="train",
         description="The whole recipe: distill, train, introspect, train",
     )
     register_lazy_kind(
         "export",
-        ("character.export", "character.export.pipeline", "character.feedback.export"),
-        ("ExportConfig",),
-        ("run_export", "export_model", "export"),
+        "character.export.pipeline",
+        "ExportConfig",
+        "run_export",
         resource="light",
         description="Merge / GGUF / Ollama / adapter-only export",
     )

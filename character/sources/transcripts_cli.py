@@ -58,6 +58,13 @@ def transcripts(
         list[str] | None,
         typer.Option(help="File extensions to include (repeat or comma-separate)."),
     ] = None,
+    min_parsed_share: Annotated[
+        float,
+        typer.Option(
+            help="Raw format: refuse a file when less than this share of its lines parse "
+            "(lower it for files with long front matter)."
+        ),
+    ] = 0.5,
     target: Annotated[
         str | None, typer.Option(help="Speaker whose lines the model learns to say.")
     ] = None,
@@ -92,7 +99,12 @@ def transcripts(
     try:
         if list_speakers or not target:
             corpus = load_transcripts(
-                TranscriptImportConfig(data_folder=data_folder, format=format, extensions=exts)
+                TranscriptImportConfig(
+                    data_folder=data_folder,
+                    format=format,
+                    extensions=exts,
+                    min_parsed_share=min_parsed_share,
+                )
             )
             _print_speakers(corpus.speakers())
             for p in corpus.problems[:10]:
@@ -116,6 +128,7 @@ def transcripts(
             "data_folder": data_folder,
             "format": format,
             "extensions": exts,
+            "min_parsed_share": min_parsed_share,
             "context_window": context_window,
             "max_assistant_turns": max_turns,
             "holdout_share": holdout_share,

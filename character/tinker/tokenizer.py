@@ -24,7 +24,7 @@ class TokenizerUnavailableError(TinkerError):
 
 
 def _embedded_names() -> set[str]:
-    from character.models.registry import EMBEDDED_ALIASES
+    from character.models.embedded import EMBEDDED_ALIASES
 
     return {a.lower() for a in EMBEDDED_ALIASES}
 

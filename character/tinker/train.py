@@ -143,7 +143,7 @@ class TinkerRunResult(BaseModel):
 
 def normalize_base_model(name: str) -> str:
     """Our registry's names for the embedded model map to its Hugging Face name."""
-    from character.models.registry import EMBEDDED_ALIASES
+    from character.models.embedded import EMBEDDED_ALIASES
 
     return EMBEDDED_TINKER_NAME if name in EMBEDDED_ALIASES else name
 

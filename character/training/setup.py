@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import platform
+import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +73,23 @@ def last_checkpoint(output_dir: Path | str) -> Path | None:
         if p.is_dir() and suffix.isdigit() and (p / "trainer_state.json").exists():
             found.append((int(suffix), p))
     return max(found)[1] if found else None
+
+
+@contextmanager
+def run_output_dir(output_dir: Path | str) -> Iterator[Path]:
+    """Create a training output folder; if the run fails and this call created the folder,
+    remove it again unless it holds a resumable `checkpoint-N`. A failed `--save-name` run (a
+    model reference that does not resolve, bad data) used to leave an empty or half-written
+    folder under checkpoints/ that looked like a trained adapter's."""
+    out = Path(output_dir)
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        yield out
+    except BaseException:
+        if created and last_checkpoint(out) is None:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
 
 
 def check_checkpoint_base(checkpoint: Path, base_path: str) -> None:

@@ -5,21 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from character.constitution import list_constitutions
-from studio.common import (
-    coming_soon,
-    has_module,
-    model_picker,
-    run_safely,
-    sampling_controls,
-    settings,
-)
-
-st.title("Arena")
-if not has_module("character.eval.arena"):
-    coming_soon("the arena", "character.eval.arena")
-    st.stop()
-
-from character.eval.arena import (  # noqa: E402
+from character.eval.arena import (
     arena_leaderboard,
     contestant_id,
     create_battle,
@@ -28,6 +14,9 @@ from character.eval.arena import (  # noqa: E402
     record_vote,
     votes_path,
 )
+from studio.common import model_picker, run_safely, sampling_controls, settings
+
+st.title("Arena")
 
 st.caption(
     "Two systems answer the same prompt; you see them as A and B without knowing which is "

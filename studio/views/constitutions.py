@@ -15,13 +15,14 @@ from character.constitution import (
     load_constitution,
     parse_constitution_text,
     save_constitution,
+    save_draft,
+    shadow_notice,
 )
+from character.LLM import generate_constitution, template_constitution
 from character.persona_prompt import persona_conversation
 from studio.common import (
     MAX_UPLOAD_BYTES,
     cached_backend,
-    coming_soon,
-    lib_attr,
     model_picker,
     run_safely,
     sampling_controls,
@@ -128,10 +129,9 @@ def _remove_trait(index: int) -> None:
 
 
 def _template_into_editor() -> None:
-    template = lib_attr("character.LLM", "template_constitution")
     name = st.session_state.get("ed_template_name") or "new-persona"
     try:
-        c = template(name) if template else Constitution(name=name)
+        c = template_constitution(name)
     except Exception as exc:  # noqa: BLE001
         st.session_state["ed_load_error"] = f"Template failed: {exc}"
         return
@@ -158,6 +158,8 @@ top[0].selectbox(
     on_change=_open_selected,
     help="Personas found in the constitutions folder. Picking one loads it into the editor.",
 )
+if (notice := shadow_notice(st.session_state.get("ed_open", ""))) is not None:
+    top[0].caption(notice)
 with top[1].popover("New from template"):
     st.text_input("Id for the new persona", "new-persona", key="ed_template_name")
     st.button("Start from the template", key="ed_template_go", on_click=_template_into_editor)
@@ -185,41 +187,38 @@ if st.session_state.get("ed_load_error"):
     st.error(st.session_state["ed_load_error"])
 
 with st.expander("Generate with AI from a one-line description", icon=":material/auto_awesome:"):
-    generate = lib_attr("character.LLM", "generate_constitution")
-    if generate is None:
-        coming_soon("drafting a persona from a description", "character.LLM")
-    else:
-        desc = st.text_input(
-            "Describe the character in one line",
-            key="gen_desc",
-            placeholder="a patient beekeeper who explains science with bee metaphors",
-        )
-        gen_name = st.text_input("Id for the drafted persona", "my-persona", key="gen_name")
-        gen_model = model_picker(
-            "Model that drafts it",
-            key="gen_model",
-            help="Any backend works; the embedded model drafts offline (simpler results).",
-        )
-        if st.button("Generate draft", key="gen_go", type="primary"):
-            if not desc.strip():
-                st.error("Write a one-line description first.")
-            else:
-                with st.spinner("Drafting the constitution…"):
-                    c = run_safely(
-                        lambda: generate(desc, model=gen_model, name=gen_name),
-                        "draft the constitution",
-                        "Try another model, or start from the template.",
-                    )
-                if c is not None:
-                    st.session_state["ed_generated"] = c
-                    st.rerun()
+    desc = st.text_input(
+        "Describe the character in one line",
+        key="gen_desc",
+        placeholder="a patient beekeeper who explains science with bee metaphors",
+    )
+    gen_name = st.text_input("Id for the drafted persona", "my-persona", key="gen_name")
+    gen_model = model_picker(
+        "Model that drafts it",
+        key="gen_model",
+        help="Any backend works; the embedded model drafts offline (simpler results).",
+    )
+    if st.button("Generate draft", key="gen_go", type="primary"):
+        if not desc.strip():
+            st.error("Write a one-line description first.")
+        else:
+            with st.spinner("Drafting the constitution…"):
+                c = run_safely(
+                    lambda: generate_constitution(desc, model=gen_model, name=gen_name),
+                    "draft the constitution",
+                    "Try another model, or start from the template.",
+                )
+            if c is not None:
+                st.session_state["ed_generated"] = c
+                st.rerun()
 if "ed_generated" in st.session_state:
     _load_into_state(st.session_state.pop("ed_generated"))
     st.success("Draft loaded into the editor below; review it, then save.")
 
 upload = st.file_uploader(
-    "…or upload a constitution file (JSON, YAML or the recipe's .txt; up to 256 KB)",
-    type=["json", "yaml", "yml", "txt"],
+    "…or upload a constitution file (JSON, YAML, the recipe's .txt or OCT's few-shot .jsonl; "
+    "up to 256 KB)",
+    type=["json", "yaml", "yml", "txt", "jsonl"],
     key="ed_upload",
 )
 if upload is not None and st.session_state.get("ed_upload_done") != upload.file_id:
@@ -314,8 +313,7 @@ with edit_tab:
             st.error(f"{target.name} already exists: tick 'Overwrite' or change the persona id.")
         else:
             saved = run_safely(lambda: save_constitution(current, target), "save")
-            save_draft = lib_attr("character.constitution", "save_draft")
-            if saved is not None and save_draft is not None:
+            if saved is not None:
                 run_safely(lambda: save_draft(current), "keep a draft version")
             if saved is not None:
                 st.success(f"Saved {saved.name}.")

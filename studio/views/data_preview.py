@@ -8,13 +8,13 @@ from typing import Any
 import streamlit as st
 
 from character.constitution import ConstitutionError, list_constitutions, load_constitution
+from character.distillation.filters import check_pair
+from character.distillation.prompts import build_prompt_set
 from character.io import DataFileError, JsonlProblem, iter_jsonl
 from character.persona_prompt import persona_conversation
 from studio.common import (
     cached_backend,
-    coming_soon,
     data_files,
-    has_module,
     model_picker,
     rel,
     run_safely,
@@ -49,29 +49,24 @@ with pairs_tab:
     seed = cols[1].number_input(
         "Prompt seed", 0, 10_000, 0, key="dp_seed", help="Another seed gives other prompts."
     )
-    if has_module("character.distillation.prompts"):
-        from character.distillation.prompts import build_prompt_set
 
-        @st.cache_data(max_entries=32, show_spinner=False)
-        def _prompt_set(constitution_json: str, seed: int) -> object:
-            from character.constitution import Constitution
+    @st.cache_data(max_entries=32, show_spinner=False)
+    def _prompt_set(constitution_json: str, seed: int) -> object:
+        from character.constitution import Constitution
 
-            const = Constitution.model_validate_json(constitution_json)
-            return build_prompt_set(const, seed=seed, template_count=50)
+        const = Constitution.model_validate_json(constitution_json)
+        return build_prompt_set(const, seed=seed, template_count=50)
 
-        if c is not None:
-            pset = _prompt_set(c.model_dump_json(), int(seed))
-            st.caption(
-                "Prompt mix available: "
-                + ", ".join(f"{k} {v}" for k, v in pset.counts.items())
-                + f" (duplicates removed: {pset.duplicates_removed})"
-            )
-            prompts = [f"[{p.source}] {p.text}" for p in pset.prompts[:n_prompts]]
-            st.session_state["dp_prompts"] = [p.text for p in pset.prompts[:n_prompts]]
-            st.markdown("\n".join(f"{i + 1}. {p}" for i, p in enumerate(prompts)))
-    else:
-        coming_soon("the prompt mix", "character.distillation.prompts")
-        st.session_state["dp_prompts"] = c.questions()[:n_prompts] if c else []
+    if c is not None:
+        pset = _prompt_set(c.model_dump_json(), int(seed))
+        st.caption(
+            "Prompt mix available: "
+            + ", ".join(f"{k} {v}" for k, v in pset.counts.items())
+            + f" (duplicates removed: {pset.duplicates_removed})"
+        )
+        prompts = [f"[{p.source}] {p.text}" for p in pset.prompts[:n_prompts]]
+        st.session_state["dp_prompts"] = [p.text for p in pset.prompts[:n_prompts]]
+        st.markdown("\n".join(f"{i + 1}. {p}" for i, p in enumerate(prompts)))
 
     t_col, s_col = st.columns(2)
     with t_col:
@@ -107,9 +102,6 @@ with pairs_tab:
             st.session_state["dp_pairs"] = [
                 (p, t[0], s[0]) for p, t, s in zip(prompts_text, t_out, s_out, strict=True)
             ]
-    check_pair = None
-    if has_module("character.distillation.filters"):
-        from character.distillation.filters import check_pair
     for i, (prompt, chosen, rejected) in enumerate(st.session_state.get("dp_pairs", [])):
         st.markdown(f"**Prompt {i + 1}:** {prompt}")
         left, right = st.columns(2)
@@ -119,14 +111,13 @@ with pairs_tab:
         box = right.container(border=True)
         box.markdown(":red[**Rejected — student without it**]")
         box.write(rejected.text or "(empty)")
-        if check_pair is not None:
-            reason, detail = check_pair(chosen, rejected, prompt=prompt)
-            if reason:
-                st.caption(
-                    f":material/warning: The generator would drop this pair: {reason} ({detail})."
-                )
-            else:
-                st.caption(":material/check: The generator's filters would keep this pair.")
+        reason, detail = check_pair(chosen, rejected, prompt=prompt)
+        if reason:
+            st.caption(
+                f":material/warning: The generator would drop this pair: {reason} ({detail})."
+            )
+        else:
+            st.caption(":material/check: The generator's filters would keep this pair.")
 
 
 def _text(value: Any) -> str:

@@ -8,14 +8,10 @@ from typing import Any
 import plotly.graph_objects as go
 import streamlit as st
 
-from studio.common import coming_soon, has_module, rel, run_safely, settings
+from character.eval.report import load_report
+from studio.common import rel, run_safely, settings
 
 st.title("Evaluation")
-if not has_module("character.eval.report"):
-    coming_soon("evaluation reports", "character.eval.report")
-    st.stop()
-
-from character.eval.report import load_report  # noqa: E402
 
 st.caption(
     "Is the trained model more in character than the base model with a system prompt? "

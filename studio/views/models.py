@@ -8,9 +8,10 @@ from pathlib import Path
 import streamlit as st
 
 from character.constitution import list_constitutions, load_constitution
+from character.jobs.index import lineage
 from character.persona_prompt import persona_conversation
 from character.settings import EMBEDDED_MODEL
-from studio.common import cached_backend, has_module, model_picker, run_safely, sampling_controls
+from studio.common import cached_backend, model_picker, run_safely, sampling_controls
 
 st.title("Models")
 st.caption(
@@ -42,19 +43,16 @@ st.dataframe(rows, hide_index=True, width="stretch")
 
 if adapters:
     pick = st.selectbox("Lineage of adapter", list(adapters), key="mdl_lineage")
-    if has_module("character.jobs.index"):
-        from character.jobs.index import lineage
-
-        chain = run_safely(lambda: lineage(adapters[pick]), "read the lineage") or []
-        if chain:
-            st.markdown(
-                "  \n".join(
-                    f"{'└─ ' * min(i, 1)}`{r.get('run_id')}` · {r.get('kind')} · {r.get('state')}"
-                    for i, r in enumerate(chain)
-                )
+    chain = run_safely(lambda: lineage(adapters[pick]), "read the lineage") or []
+    if chain:
+        st.markdown(
+            "  \n".join(
+                f"{'└─ ' * min(i, 1)}`{r.get('run_id')}` · {r.get('kind')} · {r.get('state')}"
+                for i, r in enumerate(chain)
             )
-        else:
-            st.caption("No recorded run made this adapter (it was copied in by hand).")
+        )
+    else:
+        st.caption("No recorded run made this adapter (it was copied in by hand).")
 else:
     st.info(
         "No adapters yet: train one from the Training launcher (the demo preset takes minutes)."
@@ -136,14 +134,11 @@ with side_tab:
         b.markdown(f"**{Path(rref).name}**")
         b.write(out.get("right") or "–")
 
-if has_module("character.export"):
-    st.divider()
-    st.subheader("Export")
-    st.caption(
-        "Merge an adapter into its base, write GGUF for llama.cpp/Ollama, or package the "
-        "adapter alone; each export runs as a job with a manifest."
-    )
-    if (Path(__file__).parent / "export.py").exists():
-        st.page_link(
-            "studio/views/export.py", label="Open Export & serve", icon=":material/package_2:"
-        )
+st.divider()
+st.subheader("Export")
+st.caption(
+    "Merge an adapter into its base, write GGUF for llama.cpp/Ollama, or package the "
+    "adapter alone; each export runs as a job with a manifest."
+)
+if (Path(__file__).parent / "export.py").exists():
+    st.page_link("studio/views/export.py", label="Open Export & serve", icon=":material/package_2:")

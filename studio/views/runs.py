@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from studio.common import has_module
+from character.jobs import get_run, list_runs, reconcile
 from studio.runs_view import LIVE_STATES, fmt_duration, live_detail, render_detail
 
 st.title("Runs")
-if not has_module("character.jobs"):
-    st.info("Coming soon: runs need `character.jobs`, which has not landed in this build yet.")
-    st.stop()
-
-from character.jobs import get_run, list_runs, reconcile  # noqa: E402
 
 if not st.session_state.get("runs_reconciled"):
     # Mark runs whose worker died while nobody watched (e.g. a reboot) as interrupted, once.

@@ -45,8 +45,10 @@ def _launch(kind: str, config: dict[str, Any], name: str) -> None:
 
 
 @st.cache_data(ttl=20, show_spinner="Reading transcripts…")
-def _corpus(folder: str, fmt: str, stamp: float) -> dict[str, Any]:
-    corpus = load_transcripts(TranscriptImportConfig(data_folder=Path(folder), format=fmt))
+def _corpus(folder: str, fmt: str, stamp: float, min_share: float = 0.5) -> dict[str, Any]:
+    corpus = load_transcripts(
+        TranscriptImportConfig(data_folder=Path(folder), format=fmt, min_parsed_share=min_share)
+    )
     return {
         "speakers": corpus.speakers(),
         "problems": corpus.problems,
@@ -70,7 +72,8 @@ tab_t, tab_p, tab_c = st.tabs(["Transcripts", "Profile", "Character card"])
 with tab_t:
     with st.expander("Upload transcripts"):
         st.caption(
-            "Screenplay text (`NAME: line`, scene headings like `INT.`, `SCENE` or `#`) or JSON "
+            "Screenplay text (`NAME: line`, or a play's `Ham.` on its own line before the speech; "
+            "scene headings like `INT.`, `SCENE II.` or `#`) or JSON "
             'lines `{"speaker": ..., "text": ...}`; .txt or .jsonl, at most '
             f"{MAX_UPLOAD_FILE_BYTES // 1024} KiB per file."
         )
@@ -105,8 +108,22 @@ with tab_t:
             key=f"src_fmt_{pick}",
             help="jsonl: one JSON object per line; raw: screenplay text.",
         )
+        min_share = 0.5
+        if fmt == "raw":
+            min_share = st.slider(
+                "Lines that must parse",
+                0.05,
+                1.0,
+                0.5,
+                0.05,
+                key=f"src_share_{pick}",
+                help="A raw file where fewer of its lines parse as speeches, headings or stage "
+                "directions is refused as no screenplay. Lower it for files with long front "
+                "matter (a cast list, a preface).",
+            )
         info = run_safely(
-            lambda: _corpus(str(folder), fmt, _stamp(folder)), f"read the transcripts in {folder}"
+            lambda: _corpus(str(folder), fmt, _stamp(folder), min_share),
+            f"read the transcripts in {folder}",
         )
         if info:
             st.markdown(f"**{len(info['speakers'])} speakers, {info['scenes']} scenes**")
@@ -178,6 +195,7 @@ with tab_t:
                             "backend": where,
                             "data_folder": str(folder),
                             "format": fmt,
+                            "min_parsed_share": float(min_share),
                             "epochs": float(epochs),
                             "max_length": int(max_length),
                             "batch_size": int(batch),

@@ -27,7 +27,7 @@ from character.preflight_checks import (
     count_rows,
     estimate_training_memory,
 )
-from studio.common import coming_soon, data_files, model_picker, rel, run_safely
+from studio.common import data_files, model_picker, rel, run_safely
 from studio.tinker_ui import WHERE_HELP, WHERE_LOCAL, WHERE_TINKER, render_tinker_launcher
 
 # Material icons ship with Streamlit; emoji need a colour-emoji font the machine may lack.
@@ -67,14 +67,12 @@ if where == WHERE_TINKER:
     render_tinker_launcher()
     st.stop()
 
-kinds: dict[str, str] = {}
-if _pipeline_fields() is not None:
-    kinds["Whole recipe: pairs → DPO → introspection → SFT"] = "pipeline"
-kinds["Step 1 · generate teacher/student pairs"] = "distill.generate"
-kinds["Step 2 · train the student on the pairs (DPO)"] = "distill.train"
-kinds["Smoke test of the job runner (no model)"] = "demo.count"
-if "pipeline" not in kinds.values():
-    coming_soon("the one-click whole recipe", "character.pipeline")
+kinds = {
+    "Whole recipe: pairs → DPO → introspection → SFT": "pipeline",
+    "Step 1 · generate teacher/student pairs": "distill.generate",
+    "Step 2 · train the student on the pairs (DPO)": "distill.train",
+    "Smoke test of the job runner (no model)": "demo.count",
+}
 
 label = st.radio("What to run", list(kinds), key="tl_kind")
 kind = kinds[label]

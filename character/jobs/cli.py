@@ -56,8 +56,14 @@ def list_cmd(
     from character.jobs import list_runs, schedule
     from character.jobs.models import progress_from_status
 
-    schedule()
-    runs = list_runs(state=state, kind=kind, limit=limit)
+    try:
+        schedule()
+    except OSError as exc:  # e.g. a full disk: still list what is there, from memory
+        typer.secho(f"Warning: could not update the queue: {exc}", fg="yellow", err=True)
+    try:
+        runs = list_runs(state=state, kind=kind, limit=limit)
+    except OSError as exc:
+        fail(f"could not read the runs folder: {exc}")
     if as_json:
         console.print_json(json.dumps([r.model_dump(mode="json") for r in runs]))
         return
@@ -197,7 +203,10 @@ def submit_cmd(
     from character.jobs import get_run, submit
 
     spec = _load_spec(config)
-    run_id = submit(spec)
+    try:
+        run_id = submit(spec)
+    except OSError as exc:  # a full disk names the file; nothing half-made is left
+        fail(f"{config} was not submitted: {exc}")
     st = get_run(run_id)
     where = f" (queue #{st.queue_position})" if st.queue_position else ""
     console.print(f"{run_id}: {st.state.value}{where}", highlight=False)

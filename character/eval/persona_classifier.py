@@ -131,7 +131,7 @@ class ClassifierConfig(BaseModel):
     """How to train. `model_name` only matters for the transformer method (a local folder, or
     a name whose weights are already in the local Hugging Face cache)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     train_path: Path | list[Path]
     eval_path: Path | list[Path] | None = None

@@ -43,7 +43,10 @@ class TranscriptImportConfig(BaseModel):
     format: Literal["jsonl", "raw"] = "jsonl"
     extensions: list[str] = Field(default_factory=lambda: [".jsonl", ".txt"])
     min_parsed_share: float = Field(
-        default=0.5, description="A raw file parsing below this share is refused as no screenplay."
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="A raw file parsing below this share is refused as no screenplay.",
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import tempfile
@@ -91,6 +92,49 @@ def _complete_row(tail: bytes) -> bool:
         return False
 
 
+def _cut_torn_tail(fh: Any, path: Path) -> int:
+    """`truncate_torn_tail` on an open, locked, read-write binary file."""
+    size = fh.seek(0, os.SEEK_END)
+    if size == 0:
+        return 0
+    fh.seek(size - 1)
+    if fh.read(1) == b"\n":
+        return 0
+    # Walk back to the last newline; rows are small, so a few blocks at most.
+    start, block = size, 65536
+    while start > 0:
+        lo = max(0, start - block)
+        fh.seek(lo)
+        cut = fh.read(start - lo).rfind(b"\n")
+        if cut >= 0:
+            start = lo + cut + 1
+            break
+        start = lo
+    fh.seek(start)
+    tail = fh.read(size - start)
+    if _complete_row(tail):
+        return 0
+    with contextlib.suppress(OSError), open(f"{path}{TORN_SUFFIX}", "ab") as side:
+        side.write(tail + b"\n")
+    os.ftruncate(fh.fileno(), start)
+    os.fsync(fh.fileno())
+    return len(tail)
+
+
+@contextlib.contextmanager
+def _locked_for_append(path: Path) -> Iterator[Any]:
+    """The file opened unbuffered for appending under an exclusive advisory lock: appenders
+    through here never see each other's rows half-written, so a tail without a newline is
+    truly torn (its writer died), never a row still being written."""
+    # Unbuffered, so a failed write leaves nothing in a buffer to be flushed on close.
+    with open(path, "a+b", buffering=0) as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield fh
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
 def truncate_torn_tail(path: Path | str) -> int:
     """Cut an unfinished last line (no newline, not a JSON object) off a JSONL file; returns
     the bytes removed.
@@ -101,38 +145,10 @@ def truncate_torn_tail(path: Path | str) -> int:
     A complete last row that merely lacks its newline is kept.
     """
     path = Path(path)
-    try:
-        fh = open(path, "r+b")  # noqa: SIM115 - closed below
-    except FileNotFoundError:
+    if not path.exists():
         return 0
-    with fh:
-        size = fh.seek(0, os.SEEK_END)
-        if size == 0:
-            return 0
-        fh.seek(size - 1)
-        if fh.read(1) == b"\n":
-            return 0
-        # Walk back to the last newline; rows are small, so a few blocks at most.
-        start, block = size, 65536
-        while start > 0:
-            lo = max(0, start - block)
-            fh.seek(lo)
-            chunk = fh.read(start - lo)
-            cut = chunk.rfind(b"\n")
-            if cut >= 0:
-                start = lo + cut + 1
-                break
-            start = lo
-        fh.seek(start)
-        tail = fh.read(size - start)
-        if _complete_row(tail):
-            return 0
-        with contextlib.suppress(OSError), open(f"{path}{TORN_SUFFIX}", "ab") as side:
-            side.write(tail + b"\n")
-        fh.truncate(start)
-        fh.flush()
-        os.fsync(fh.fileno())
-    return len(tail)
+    with _locked_for_append(path) as fh:
+        return _cut_torn_tail(fh, path)
 
 
 def append_jsonl(path: Path | str, rows: Iterable[Any], fsync: bool = True) -> int:
@@ -149,9 +165,8 @@ def append_jsonl(path: Path | str, rows: Iterable[Any], fsync: bool = True) -> i
         return 0
     payload = "\n".join(lines) + "\n"
     try:
-        truncate_torn_tail(path)
-        # Unbuffered, so a failed write leaves nothing in a buffer to be flushed on close.
-        with open(path, "a+b", buffering=0) as fh:
+        with _locked_for_append(path) as fh:
+            _cut_torn_tail(fh, path)
             end = fh.seek(0, os.SEEK_END)
             try:
                 if end > 0:
@@ -168,7 +183,7 @@ def append_jsonl(path: Path | str, rows: Iterable[Any], fsync: bool = True) -> i
                     os.fsync(fh.fileno())
             except OSError:
                 with contextlib.suppress(OSError):
-                    fh.truncate(end)  # no half row of ours left behind
+                    os.ftruncate(fh.fileno(), end)  # no half row of ours left behind
                 raise
     except OSError as exc:
         _raise_disk_full(path, exc)

@@ -90,6 +90,34 @@ def test_sigkill_mid_row_then_resume_keeps_every_row_and_loads(tmp_path: Path) -
     assert torn.exists() and 0 < torn.stat().st_size < size + 100  # kept aside, not lost
 
 
+CONCURRENT = """
+import sys
+from pathlib import Path
+from character.io import append_jsonl
+path, who, n, size = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+for i in range(n):
+    append_jsonl(path, [{"who": who, "i": i, "pad": "y" * size}], fsync=False)
+"""
+
+
+def test_concurrent_appenders_never_cut_each_others_rows(tmp_path: Path) -> None:
+    """Cutting a torn tail must not cut a row another live process is still writing: the
+    appenders take a lock, so every row of both survives."""
+    path, n, size = tmp_path / "shared.jsonl", 30, 1 << 20
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CONCURRENT, str(path), who, str(n), str(size)],
+            env=_child_env(),
+        )
+        for who in ("a", "b")
+    ]
+    for proc in procs:
+        assert proc.wait(timeout=120) == 0
+    rows = read_jsonl(path)
+    assert sorted((r["who"], r["i"]) for r in rows) == [(w, i) for w in "ab" for i in range(n)]
+    assert not (tmp_path / "shared.jsonl.torn").exists()
+
+
 # ---------------------------------------------------------------------------------------------
 # A full disk
 

@@ -42,8 +42,8 @@ def disk_full_error(path: Path | str, exc: OSError) -> OSError:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT) and not isinstance(exc, DiskFullError):
         return DiskFullError(
             errno.ENOSPC,
-            f"No space left on device while writing {path}. Free some space and resume: "
-            "rows already written are kept.",
+            f"No space left on device while writing {path}. Free some space, then retry or "
+            "resume: what was already saved is kept.",
         )
     return exc
 

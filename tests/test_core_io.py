@@ -148,7 +148,7 @@ def test_append_jsonl_disk_full_keeps_earlier_rows(
     path = tmp_path / "rows.jsonl"
     append_jsonl(path, [{"a": 1}])
     monkeypatch.setattr(os, "fsync", _enospc)
-    with pytest.raises(DiskFullError, match="rows already written are kept"):
+    with pytest.raises(DiskFullError, match="what was already saved is kept"):
         append_jsonl(path, [{"b": 2}])
     monkeypatch.undo()
     assert read_jsonl(path)[0] == {"a": 1}

@@ -301,7 +301,7 @@ def test_full_disk_mid_run_records_the_true_reason(jobs_on: Disk) -> None:
     there is space again."""
     if not jobs_on.real:
         pytest.skip("a detached worker needs a real full disk")
-    from character.jobs import get_run, list_runs, resume, run_dir, submit
+    from character.jobs import get_run, list_runs, read_progress, resume, run_dir, submit
 
     run_id = submit({"kind": "demo.count", "config": {"n": 400, "sleep_s": 0.01}})
     out = run_dir(run_id) / "counts.jsonl"
@@ -322,6 +322,8 @@ def test_full_disk_mid_run_records_the_true_reason(jobs_on: Disk) -> None:
     assert st.state.value == "failed", st
     assert "No space left on device while writing" in (st.error or "")
     assert "killed or the machine restarted" not in (st.error or "")
+    shown = read_progress(run_id)  # what the studio polls
+    assert shown.state.value == "failed" and "No space left" in (shown.error or "")
     jobs_on.free()
     assert runner.invoke(app, ["jobs", "list"]).exit_code == 0  # saves it now there is room
     saved = json.loads((run_dir(run_id) / "status.json").read_text(encoding="utf-8"))

@@ -256,7 +256,7 @@ def read_progress(run_id: str) -> RunProgress:
         raise RunNotFoundError(run_id)
     path = runs_root() / run_id / STATUS
     try:
-        st = RunStatus.model_validate_json(path.read_bytes())
+        st = _as_it_ended(path.parent, RunStatus.model_validate_json(path.read_bytes()))
     except (OSError, ValueError):
         st = read_status(run_path(run_id))
     return progress_from_status(st)

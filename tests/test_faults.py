@@ -275,6 +275,7 @@ def _cli():  # noqa: ANN202
 def test_full_disk_submit_and_list_say_so_and_leave_nothing_half_made(
     jobs_on: Disk, tmp_path: Path
 ) -> None:
+    from character.jobs import list_runs
     from character.jobs.store import runs_root
 
     job = tmp_path / "job.yaml"
@@ -287,12 +288,22 @@ def test_full_disk_submit_and_list_say_so_and_leave_nothing_half_made(
     assert res.exception is None or isinstance(res.exception, SystemExit)
     assert "Traceback" not in res.output
     assert [p.name for p in runs_root().iterdir() if p.name.startswith(".creating-")] == []
+    res = runner.invoke(app, ["jobs", "run", str(job)])
+    assert res.exit_code == 1 and "No space left on device while writing" in res.output
     res = runner.invoke(app, ["jobs", "list", "--json"])
     assert res.exit_code == 0, res.output
     assert "Traceback" not in res.output
+    assert [p.name for p in runs_root().iterdir() if p.name.startswith(".creating-")] == []
     jobs_on.free()
-    res = runner.invoke(app, ["jobs", "submit", str(job)])
+    res = runner.invoke(app, ["jobs", "run", str(job)])
     assert res.exit_code == 0, res.output
+    (run,) = list_runs()
+    jobs_on.fill()
+    for args in (["rename", run.run_id, "new name"], ["stop", run.run_id]):
+        res = runner.invoke(app, ["jobs", *args])
+        assert res.exit_code == 1, res.output
+        assert "Traceback" not in res.output and "Error:" in res.output, res.output
+    jobs_on.free()
 
 
 def test_full_disk_mid_run_records_the_true_reason(jobs_on: Disk) -> None:

@@ -149,7 +149,7 @@ def cancel_cmd(run_id: Annotated[str, typer.Argument(help="Run id.")]) -> None:
 
     try:
         st = cancel(run_id)
-    except (RunNotFoundError, JobError) as exc:
+    except (RunNotFoundError, JobError, OSError) as exc:
         fail(str(exc))
         return
     console.print(f"{run_id}: {st.state.value}")
@@ -162,7 +162,7 @@ def stop_cmd(run_id: Annotated[str, typer.Argument(help="Run id.")]) -> None:
 
     try:
         st = request_stop(run_id)
-    except RunNotFoundError as exc:
+    except (RunNotFoundError, OSError) as exc:
         fail(str(exc))
         return
     console.print(f"{run_id}: {st.state.value}")
@@ -175,7 +175,7 @@ def resume_cmd(run_id: Annotated[str, typer.Argument(help="Run id.")]) -> None:
 
     try:
         st = resume(run_id)
-    except (RunNotFoundError, JobError) as exc:
+    except (RunNotFoundError, JobError, OSError) as exc:
         fail(str(exc))
         return
     console.print(f"{run_id}: {st.state.value}")
@@ -191,7 +191,7 @@ def rename_cmd(
 
     try:
         rename(run_id, name)
-    except (RunNotFoundError, JobError) as exc:
+    except (RunNotFoundError, JobError, OSError) as exc:
         fail(str(exc))
 
 
@@ -225,6 +225,8 @@ def run_cmd(
     bars = RichBarReporter()
     try:
         st = run_foreground(spec, reporter=bars)
+    except OSError as exc:  # a full disk before the run folder could be made
+        fail(f"{config} did not run: {exc}")
     finally:
         bars.close()
     console.print(f"{st.run_id}: {st.state.value}", highlight=False)

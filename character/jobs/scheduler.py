@@ -34,6 +34,7 @@ from character.jobs.store import (
     list_run_dirs,
     read_end_reason,
     read_status,
+    reserve_end_reason,
     runs_root,
 )
 from character.settings import REPO_ROOT
@@ -287,6 +288,7 @@ def launch(run_dir: Path) -> bool:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     if not cwd or not Path(cwd).is_dir():
         cwd = str(run_dir)
+    reserve_end_reason(run_dir)  # a reason left by an earlier attempt is not this one's
     try:
         with open(run_dir / LOG, "ab") as log:
             proc = subprocess.Popen(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import tempfile
@@ -36,14 +37,22 @@ class DiskFullError(OSError):
     """Raised instead of a bare ENOSPC so callers can tell users what to do."""
 
 
-def _raise_disk_full(path: Path, exc: OSError) -> None:
-    if exc.errno == errno.ENOSPC:
-        raise DiskFullError(
+def disk_full_error(path: Path | str, exc: OSError) -> OSError:
+    """`DiskFullError` naming the file for an ENOSPC (or EDQUOT), else the error unchanged."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT) and not isinstance(exc, DiskFullError):
+        return DiskFullError(
             errno.ENOSPC,
-            f"No space left on the disk while writing {path}. Free some space and resume: "
-            "rows already written are kept.",
-        ) from exc
-    raise exc
+            f"No space left on device while writing {path}. Free some space, then retry or "
+            "resume: what was already saved is kept.",
+        )
+    return exc
+
+
+def _raise_disk_full(path: Path, exc: OSError) -> None:
+    err = disk_full_error(path, exc)
+    if err is exc:
+        raise exc
+    raise err from exc
 
 
 def atomic_write_text(path: Path | str, text: str) -> None:
@@ -73,11 +82,81 @@ def _to_jsonable(row: Any) -> Any:
     return row
 
 
+TORN_SUFFIX = ".torn"
+
+
+def _complete_row(tail: bytes) -> bool:
+    try:
+        return isinstance(json.loads(tail.decode("utf-8")), dict)
+    except (UnicodeDecodeError, ValueError):
+        return False
+
+
+def _cut_torn_tail(fh: Any, path: Path) -> int:
+    """`truncate_torn_tail` on an open, locked, read-write binary file."""
+    size = fh.seek(0, os.SEEK_END)
+    if size == 0:
+        return 0
+    fh.seek(size - 1)
+    if fh.read(1) == b"\n":
+        return 0
+    # Walk back to the last newline; rows are small, so a few blocks at most.
+    start, block = size, 65536
+    while start > 0:
+        lo = max(0, start - block)
+        fh.seek(lo)
+        cut = fh.read(start - lo).rfind(b"\n")
+        if cut >= 0:
+            start = lo + cut + 1
+            break
+        start = lo
+    fh.seek(start)
+    tail = fh.read(size - start)
+    if _complete_row(tail):
+        return 0
+    with contextlib.suppress(OSError), open(f"{path}{TORN_SUFFIX}", "ab") as side:
+        side.write(tail + b"\n")
+    os.ftruncate(fh.fileno(), start)
+    os.fsync(fh.fileno())
+    return len(tail)
+
+
+@contextlib.contextmanager
+def _locked_for_append(path: Path) -> Iterator[Any]:
+    """The file opened unbuffered for appending under an exclusive advisory lock: appenders
+    through here never see each other's rows half-written, so a tail without a newline is
+    truly torn (its writer died), never a row still being written."""
+    # Unbuffered, so a failed write leaves nothing in a buffer to be flushed on close.
+    with open(path, "a+b", buffering=0) as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield fh
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def truncate_torn_tail(path: Path | str) -> int:
+    """Cut an unfinished last line (no newline, not a JSON object) off a JSONL file; returns
+    the bytes removed.
+
+    A writer killed mid-row, or stopped by a full disk, leaves such a tail; appending after it
+    would bury a broken row in the middle of the file, which then no longer loads. The cut
+    bytes are kept next to the file in `<name>.torn` (best effort) so nothing vanishes unseen.
+    A complete last row that merely lacks its newline is kept.
+    """
+    path = Path(path)
+    if not path.exists():
+        return 0
+    with _locked_for_append(path) as fh:
+        return _cut_torn_tail(fh, path)
+
+
 def append_jsonl(path: Path | str, rows: Iterable[Any], fsync: bool = True) -> int:
     """Append rows as JSON lines and fsync. Returns how many rows were written.
 
-    If the file ends without a newline (a previous writer died mid-line), a newline is written
-    first so the torn line stays isolated and the new rows remain readable.
+    Every JSONL append and resume goes through here, so this is where a torn tail left by a
+    killed writer or a full disk is cut off (`truncate_torn_tail`) before new rows follow it.
+    If this write itself fails (e.g. the disk fills), the file is cut back to where it was.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -86,16 +165,26 @@ def append_jsonl(path: Path | str, rows: Iterable[Any], fsync: bool = True) -> i
         return 0
     payload = "\n".join(lines) + "\n"
     try:
-        with open(path, "a+b") as fh:
-            fh.seek(0, os.SEEK_END)
-            if fh.tell() > 0:
-                fh.seek(-1, os.SEEK_END)
-                if fh.read(1) != b"\n":
-                    payload = "\n" + payload
-            fh.write(payload.encode("utf-8"))
-            fh.flush()
-            if fsync:
-                os.fsync(fh.fileno())
+        with _locked_for_append(path) as fh:
+            _cut_torn_tail(fh, path)
+            end = fh.seek(0, os.SEEK_END)
+            try:
+                if end > 0:
+                    fh.seek(end - 1)
+                    if fh.read(1) != b"\n":
+                        payload = "\n" + payload  # a complete last row without its newline
+                data = memoryview(payload.encode("utf-8"))
+                while data:
+                    written = fh.write(data)
+                    if not written:
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+                    data = data[written:]
+                if fsync:
+                    os.fsync(fh.fileno())
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fh.fileno(), end)  # no half row of ours left behind
+                raise
     except OSError as exc:
         _raise_disk_full(path, exc)
     return len(lines)

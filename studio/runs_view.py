@@ -193,6 +193,11 @@ def _artifacts(run_id: str) -> None:
         arts = read_artifacts(run_dir(run_id))
     except Exception:  # noqa: BLE001
         return
+    for warning in arts.result.get("warnings") or []:  # e.g. a requested model went unused
+        st.warning(str(warning))
+    if "embedding_model_used" in arts.result:
+        used = arts.result["embedding_model_used"] or "TF-IDF word features (no embedding model)"
+        st.caption(f"Classifier features: {used}")
     if arts.artifacts:
         st.markdown("**Produced**")
         for a in arts.artifacts:

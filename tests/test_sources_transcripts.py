@@ -202,3 +202,46 @@ def test_scene_headings_are_not_speech(line: str, heading: bool) -> None:
     from character.sources.transcripts import SCENE_HEADING
 
     assert bool(SCENE_HEADING.match(line)) is heading
+
+
+JAPANESE = (
+    "# 第一場\nHAMLET: 生きるべきか死ぬべきか、それが問題だ。\n"
+    "OPHELIA: 殿下、お元気ですか。\nHAMLET: ありがとう、元気だ。\n"
+)
+
+
+@pytest.mark.parametrize("encoding", ["shift_jis", "cp932", "euc_jp", "utf-16", "utf-8-sig"])
+def test_japanese_transcripts_are_read_not_turned_into_mojibake(
+    tmp_path: Path, encoding: str
+) -> None:
+    (tmp_path / "hamlet.txt").write_bytes(JAPANESE.encode(encoding))
+    corpus = load_transcripts(TranscriptImportConfig(data_folder=tmp_path, format="raw"))
+    assert corpus.encodings["hamlet.txt"] != "cp1252"
+    assert {row["speaker"] for row in corpus.speakers()} == {"HAMLET", "OPHELIA"}
+    assert corpus.lines[0].text == "生きるべきか死ぬべきか、それが問題だ。"
+
+
+def test_legacy_encodings_detected_or_refused_by_name(tmp_path: Path) -> None:
+    from character.sources.transcripts import decode_text
+
+    western = "ANNA: Größe, Ärger und Café — déjà vu… ¿Qué?\n"
+    assert decode_text(western.encode("cp1252"), "w.txt") == (western, "cp1252")
+    # Chinese and Korean legacy bytes overlap: refused with the file named, never guessed
+    korean = "햄릿: 사느냐 죽느냐 그것이 문제로다.\n"
+    with pytest.raises(TranscriptError, match=r"k\.txt: .*save it as UTF-8"):
+        decode_text(korean.encode("euc_kr"), "k.txt")
+    with pytest.raises(TranscriptError, match=r"bin\.txt: unknown text encoding"):
+        decode_text(bytes(range(256)) * 4, "bin.txt")
+    with pytest.raises(TranscriptError, match="byte-order mark but is not valid UTF-8"):
+        decode_text(b"\xef\xbb\xbfA: \xff\xfe", "bom.txt")
+
+
+def test_upload_of_shift_jis_is_saved_as_utf8_and_nul_names_are_refused() -> None:
+    from character.sources.transcripts import save_uploaded_transcripts, transcripts_root
+
+    folder = save_uploaded_transcripts("hamlet-ja", [("hamlet.txt", JAPANESE.encode("shift_jis"))])
+    assert (folder / "hamlet.txt").read_text(encoding="utf-8") == JAPANESE
+    for name in ("evil\x00.txt", "a\nb.txt", "tab\t.txt"):
+        with pytest.raises(TranscriptError, match="control characters"):
+            save_uploaded_transcripts("nul-name", [(name, b"A: hi\n")])
+    assert not (transcripts_root() / "nul-name").exists()

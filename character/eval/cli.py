@@ -132,11 +132,17 @@ def classifier(
         fail(str(exc))
         return
     acc = rep.accuracy
+    features = rep.embedding_model_used or "TF-IDF words"
     console.print(
-        f"{rep.method}: accuracy {acc.estimate:.1%} [{acc.lower:.1%}, {acc.upper:.1%}], "
+        f"{rep.method} ({features}): accuracy {acc.estimate:.1%} "
+        f"[{acc.lower:.1%}, {acc.upper:.1%}], "
         f"macro-F1 {rep.macro_f1:.3f} on {rep.n_test} held-out texts "
-        f"(majority baseline {rep.majority_baseline:.1%}); labels {rep.labels}"
+        f"(majority baseline {rep.majority_baseline:.1%}); labels {rep.labels}",
+        highlight=False,
+        markup=False,
     )
+    for warning in rep.warnings:
+        typer.secho(f"Warning: {warning}", fg=typer.colors.YELLOW, err=True)
     for note in rep.notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
     if rep.output_dir:

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from character.eval.embeddings import MINILM_NAME
 from character.eval.stats import Interval, wilson_interval
 from character.io import DataFileError, atomic_write_json, iter_jsonl
 from character.progress import Reporter, as_progress
@@ -152,7 +153,7 @@ class ClassifierConfig(BaseModel):
     """How to train. `model_name` only matters for the transformer method (a local folder, or
     a name whose weights are already in the local Hugging Face cache)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     train_path: Path | list[Path]
     eval_path: Path | list[Path] | None = None
@@ -201,6 +202,13 @@ class ClassifierReport(BaseModel):
     confusion_matrix: list[list[int]]
     output_dir: str | None = None
     notes: list[str] = Field(default_factory=list)
+    requested_model: str | None = Field(default=None, description="The model that was asked for.")
+    embedding_model_used: str | None = Field(
+        default=None, description="What turned texts into features (None: TF-IDF words)."
+    )
+    warnings: list[str] = Field(
+        default_factory=list, description="Things the user asked for that did not happen."
+    )
 
 
 class PersonaClassifier:
@@ -495,6 +503,28 @@ def train_classifier(
         raise ClassifierError("the transformer method needs model_name (a local model folder)")
     if method == "auto":
         method = "transformer" if source is not None else "embedding"
+    embedding_model_used = (
+        config.model_name
+        if method == "transformer"
+        else MINILM_NAME
+        if method == "embedding"
+        else None
+    )
+    warnings: list[str] = []
+    if config.model_name and method != "transformer":
+        why = (
+            "its weights are not available locally (nothing is downloaded)"
+            if config.method == "auto"
+            else f"the {method} method does not use a model; pass method 'transformer' "
+            "(--method transformer) with a local model folder to fine-tune it"
+        )
+        warnings.append(
+            f"model {config.model_name!r} was NOT used: {why}. The classifier was trained on "
+            + (f"{MINILM_NAME} embeddings" if method == "embedding" else "TF-IDF word features")
+            + " instead."
+        )
+    for warning in warnings:
+        progress.log(f"warning: {warning}")
 
     out_dir = Path(config.output_dir) if config.output_dir else None
     fit_texts = [r.text for r in fit_rows]
@@ -544,6 +574,9 @@ def train_classifier(
         },
         confusion_matrix=confusion_matrix(truth, pred, labels=all_labels).tolist(),
         notes=notes,
+        requested_model=config.model_name,
+        embedding_model_used=embedding_model_used,
+        warnings=warnings,
     )
     if out_dir is not None:
         clf.save(out_dir)

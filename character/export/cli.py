@@ -58,28 +58,34 @@ def gguf(
 def serve(
     model: Annotated[str, typer.Argument(help="Model or adapter reference.")] = "smollm2-135m",
     host: Annotated[str, typer.Option(help="Loopback address.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    port: Annotated[int, typer.Option(help="Port 1-65535; 0 picks a free one.")] = 8000,
 ) -> None:
     """Serve a persona behind an OpenAI-compatible API on localhost (Ctrl-C stops it)."""
-    from character.export.serve import (
-        ServeConfig,
-        servable_folder,
-        start_server,
-        wait_until_listening,
-    )
+    from pydantic import ValidationError
+
+    from character.export.serve import ServeConfig, ServeError
+    from character.export.serve import serve as run_server
+    from character.settings import get_settings
 
     try:
-        folder = servable_folder(model)
-        proc = start_server(ServeConfig(model=model, host=host, port=port))
-        wait_until_listening(host, port, 300, proc)
-    except (ValueError, RuntimeError, TimeoutError) as exc:
+        config = ServeConfig(model=model, host=host, port=port)
+    except ValidationError as exc:
+        fail("; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors()))
+        return
+    log_path = get_settings().data_path / "serve" / "server.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+
+    def ready(url: str, folder: Path) -> None:
+        typer.echo(
+            f"Serving {model} at {url} (OpenAI-compatible; any api key works).\n"
+            f"Use the model name: {folder}\nServer log: {log_path}",
+        )
+
+    try:
+        code = run_server(config, on_ready=ready, log_path=log_path)
+    except (ValueError, RuntimeError, TimeoutError, ServeError) as exc:
         fail(str(exc))
         return
-    typer.echo(
-        f"Serving {model} at http://{host}:{port}/v1 (OpenAI-compatible; any api key works).\n"
-        f"Use the model name: {folder}"
-    )
-    try:
-        proc.wait()
-    except KeyboardInterrupt:
-        proc.terminate()
+    if code:
+        fail(f"the server exited with code {code}; see {log_path}")
+    typer.echo("Server stopped.")

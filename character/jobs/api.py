@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from character.io import atomic_write_json, iter_jsonl
+from character.io import atomic_write_json, disk_full_error, iter_jsonl
 from character.jobs.errors import JobError
 from character.jobs.index import index_run
 from character.jobs.models import (
@@ -42,6 +43,7 @@ from character.jobs.store import (
     append_log,
     edit_status,
     list_run_dirs,
+    read_end_reason,
     read_spec_file,
     read_status,
     redact,
@@ -84,6 +86,24 @@ def _create_run(spec: JobSpec, config: BaseModel, **initial: Any) -> tuple[Path,
     if run_id is None:
         raise JobError("could not find a unique run id")
     staging = root / f".creating-{run_id}"
+    try:
+        return _fill_run_folder(staging, root / run_id, run_id, spec, config, initial)
+    except OSError as exc:  # a full disk: no half-made folder stays behind
+        shutil.rmtree(staging, ignore_errors=True)
+        err = disk_full_error(exc.filename or staging, exc)
+        if err is exc:
+            raise
+        raise err from exc
+
+
+def _fill_run_folder(
+    staging: Path,
+    run_dir: Path,
+    run_id: str,
+    spec: JobSpec,
+    config: BaseModel,
+    initial: dict[str, Any],
+) -> tuple[Path, RunStatus]:
     staging.mkdir(parents=True)
     full = spec.model_copy(update={"config": config.model_dump(mode="json")})
     write_spec(staging, full)
@@ -106,7 +126,6 @@ def _create_run(spec: JobSpec, config: BaseModel, **initial: Any) -> tuple[Path,
     st = RunStatus(**fields)
     write_status(staging, st)
     append_log(staging, f"created {spec.kind} run {run_id}")
-    run_dir = root / run_id
     os.rename(staging, run_dir)
     return run_dir, st
 
@@ -133,7 +152,10 @@ def submit(spec: JobSpec | dict[str, Any] | str | Path, *, start: bool = True) -
     if start:
         from character.jobs.scheduler import schedule
 
-        schedule()
+        # The run is saved and queued; if the queue cannot be updated now (a full disk), the
+        # next submit, poll or `jobs list` starts it.
+        with contextlib.suppress(OSError):
+            schedule()
     return run_dir.name
 
 
@@ -169,13 +191,18 @@ def run_foreground(
     with contextlib.suppress(Exception):
         index_run(run_dir)
     try:
-        execute(run_dir, token, tee=reporter)
+        final = execute(run_dir, token, tee=reporter)
     finally:
         from character.jobs.scheduler import schedule
 
         with contextlib.suppress(Exception):
             schedule()  # this run held a slot; queued runs may start now
-    return read_status(run_dir)
+    st = read_status(run_dir)
+    if st.state in ACTIVE_STATES:  # its end could not be saved (a full disk); say how it ended
+        st.state = final if final not in ACTIVE_STATES else RunState.FAILED
+        st.error = read_end_reason(run_dir) or "the run ended but status.json could not be saved"
+        st.finished_at = time.time()
+    return st
 
 
 def list_runs(
@@ -185,7 +212,7 @@ def list_runs(
     out: list[RunStatus] = []
     for run_dir in list_run_dirs():
         try:
-            st = read_status(run_dir)
+            st = _as_it_ended(run_dir, read_status(run_dir))
         except Exception:  # a folder we cannot read at all is skipped, not fatal
             continue
         if state is not None and st.state != RunState(state):
@@ -197,8 +224,21 @@ def list_runs(
     return out[:limit] if limit else out
 
 
+def _as_it_ended(run_dir: Path, st: RunStatus) -> RunStatus:
+    """An active status whose worker is gone but left an end reason (it could not write
+    status.json, e.g. on a full disk) reads as failed with that reason, never as running."""
+    if st.state not in ACTIVE_STATES or not read_end_reason(run_dir):
+        return st
+    from character.jobs.scheduler import end_dead_run, process_alive
+
+    if not process_alive(st):
+        end_dead_run(run_dir, st)
+    return st
+
+
 def get_run(run_id: str) -> RunStatus:
-    return read_status(run_path(run_id))
+    path = run_path(run_id)
+    return _as_it_ended(path, read_status(path))
 
 
 def run_dir(run_id: str) -> Path:
@@ -216,7 +256,7 @@ def read_progress(run_id: str) -> RunProgress:
         raise RunNotFoundError(run_id)
     path = runs_root() / run_id / STATUS
     try:
-        st = RunStatus.model_validate_json(path.read_bytes())
+        st = _as_it_ended(path.parent, RunStatus.model_validate_json(path.read_bytes()))
     except (OSError, ValueError):
         st = read_status(run_path(run_id))
     return progress_from_status(st)

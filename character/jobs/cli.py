@@ -56,8 +56,14 @@ def list_cmd(
     from character.jobs import list_runs, schedule
     from character.jobs.models import progress_from_status
 
-    schedule()
-    runs = list_runs(state=state, kind=kind, limit=limit)
+    try:
+        schedule()
+    except OSError as exc:  # e.g. a full disk: still list what is there, from memory
+        typer.secho(f"Warning: could not update the queue: {exc}", fg="yellow", err=True)
+    try:
+        runs = list_runs(state=state, kind=kind, limit=limit)
+    except OSError as exc:
+        fail(f"could not read the runs folder: {exc}")
     if as_json:
         console.print_json(json.dumps([r.model_dump(mode="json") for r in runs]))
         return
@@ -143,7 +149,7 @@ def cancel_cmd(run_id: Annotated[str, typer.Argument(help="Run id.")]) -> None:
 
     try:
         st = cancel(run_id)
-    except (RunNotFoundError, JobError) as exc:
+    except (RunNotFoundError, JobError, OSError) as exc:
         fail(str(exc))
         return
     console.print(f"{run_id}: {st.state.value}")
@@ -156,7 +162,7 @@ def stop_cmd(run_id: Annotated[str, typer.Argument(help="Run id.")]) -> None:
 
     try:
         st = request_stop(run_id)
-    except RunNotFoundError as exc:
+    except (RunNotFoundError, OSError) as exc:
         fail(str(exc))
         return
     console.print(f"{run_id}: {st.state.value}")
@@ -169,7 +175,7 @@ def resume_cmd(run_id: Annotated[str, typer.Argument(help="Run id.")]) -> None:
 
     try:
         st = resume(run_id)
-    except (RunNotFoundError, JobError) as exc:
+    except (RunNotFoundError, JobError, OSError) as exc:
         fail(str(exc))
         return
     console.print(f"{run_id}: {st.state.value}")
@@ -185,7 +191,7 @@ def rename_cmd(
 
     try:
         rename(run_id, name)
-    except (RunNotFoundError, JobError) as exc:
+    except (RunNotFoundError, JobError, OSError) as exc:
         fail(str(exc))
 
 
@@ -197,7 +203,10 @@ def submit_cmd(
     from character.jobs import get_run, submit
 
     spec = _load_spec(config)
-    run_id = submit(spec)
+    try:
+        run_id = submit(spec)
+    except OSError as exc:  # a full disk names the file; nothing half-made is left
+        fail(f"{config} was not submitted: {exc}")
     st = get_run(run_id)
     where = f" (queue #{st.queue_position})" if st.queue_position else ""
     console.print(f"{run_id}: {st.state.value}{where}", highlight=False)
@@ -216,6 +225,8 @@ def run_cmd(
     bars = RichBarReporter()
     try:
         st = run_foreground(spec, reporter=bars)
+    except OSError as exc:  # a full disk before the run folder could be made
+        fail(f"{config} did not run: {exc}")
     finally:
         bars.close()
     console.print(f"{st.run_id}: {st.state.value}", highlight=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import psutil
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from character.io import disk_full_error
 from character.jobs.models import ACTIVE_STATES, RunState, RunStatus
 from character.jobs.store import (
     HOST,
@@ -30,7 +32,9 @@ from character.jobs.store import (
     edit_status,
     file_lock,
     list_run_dirs,
+    read_end_reason,
     read_status,
+    reserve_end_reason,
     runs_root,
 )
 from character.settings import REPO_ROOT
@@ -145,33 +149,66 @@ def kill_group(pgid: int | None, pid: int | None, grace_s: float) -> bool:
     return not alive()
 
 
+DISK_FULL_FREE_BYTES = 1 << 20
+
+
+def _disk_free(run_dir: Path) -> int | None:
+    try:
+        return shutil.disk_usage(run_dir).free
+    except OSError:
+        return None
+
+
+def end_dead_run(run_dir: Path, st: RunStatus) -> None:
+    """Record why an active run's worker is gone, as truly as the folder can tell."""
+    st.finished_at = time.time()
+    st.eta_s = None
+    reason = read_end_reason(run_dir)
+    free = _disk_free(run_dir)
+    if reason:  # the worker could not write status.json, but left this
+        st.state = RunState.FAILED
+        st.error = reason
+    elif free is not None and free < DISK_FULL_FREE_BYTES:
+        st.state = RunState.INTERRUPTED
+        st.error = (
+            f"The worker (pid {st.pid}) is gone and the disk holding {run_dir} is full "
+            f"({free} bytes free): it most likely stopped with 'No space left on device'. "
+            "Free some space and resume the run."
+        )
+    elif st.started_at is None or (st.launched_at and st.started_at < st.launched_at):
+        st.state = RunState.INTERRUPTED
+        st.error = (
+            f"The worker (pid {st.pid}) exited before the job started; log.txt says "
+            "why. Resume the run to try again."
+        )
+    else:
+        st.state = RunState.INTERRUPTED
+        st.error = (
+            f"The worker (pid {st.pid} on {st.host}) is gone: it was killed or the "
+            "machine restarted. Resume the run to continue from its last save."
+        )
+
+
 def _mark_interrupted_if_dead(run_dir: Path, stale_s: float) -> RunStatus:
     with edit_status(run_dir) as st:
         if st.state in ACTIVE_STATES and not process_alive(st, stale_s):
-            st.state = RunState.INTERRUPTED
-            st.finished_at = time.time()
-            st.eta_s = None
-            if st.started_at is None or (st.launched_at and st.started_at < st.launched_at):
-                st.error = (
-                    f"The worker (pid {st.pid}) exited before the job started; log.txt says "
-                    "why. Resume the run to try again."
-                )
-            else:
-                st.error = (
-                    f"The worker (pid {st.pid} on {st.host}) is gone: it was killed or the "
-                    "machine restarted. Resume the run to continue from its last save."
-                )
+            end_dead_run(run_dir, st)
             with contextlib.suppress(OSError):
-                append_log(run_dir, "worker process is gone: marked interrupted")
+                append_log(run_dir, f"worker process is gone: marked {st.state.value}")
         return st
 
 
 def reconcile_dirs(run_dirs: list[Path], stale_s: float) -> list[RunStatus]:
+    """Current statuses, with dead workers' runs ended. When the ending cannot be saved (a full
+    disk), the status is still reported as it is, not as running."""
     out = []
     for run_dir in run_dirs:
         st = read_status(run_dir)
         if st.state in ACTIVE_STATES and not process_alive(st, stale_s):
-            st = _mark_interrupted_if_dead(run_dir, stale_s)
+            try:
+                st = _mark_interrupted_if_dead(run_dir, stale_s)
+            except OSError:
+                end_dead_run(run_dir, st)
         out.append(st)
     return out
 
@@ -211,13 +248,17 @@ def schedule() -> list[str]:
         position = 0
         for st in queued:
             run_dir = by_id[st.run_id]
-            if running[st.resource] < limits.get(st.resource, 1) and launch(run_dir):
-                running[st.resource] += 1
-                started.append(st.run_id)
-                continue
+            try:
+                if running[st.resource] < limits.get(st.resource, 1) and launch(run_dir):
+                    running[st.resource] += 1
+                    started.append(st.run_id)
+                    continue
+            except OSError as exc:  # a full disk: the run stays queued; say why in the log
+                with contextlib.suppress(OSError):
+                    append_log(run_dir, f"could not start: {disk_full_error(run_dir, exc)}")
             position += 1
             if st.queue_position != position:
-                with edit_status(run_dir) as fresh:
+                with contextlib.suppress(OSError), edit_status(run_dir) as fresh:
                     if fresh.state == RunState.QUEUED:
                         fresh.queue_position = position
     return started
@@ -247,6 +288,7 @@ def launch(run_dir: Path) -> bool:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     if not cwd or not Path(cwd).is_dir():
         cwd = str(run_dir)
+    reserve_end_reason(run_dir)  # a reason left by an earlier attempt is not this one's
     try:
         with open(run_dir / LOG, "ab") as log:
             proc = subprocess.Popen(

@@ -309,3 +309,40 @@ def list_run_dirs(data_path: Path | None = None) -> list[Path]:
         ),
         key=lambda p: p.name,
     )
+
+
+# A worker that cannot write status.json (the disk is full) must still leave the true reason.
+# The file is filled with blanks while there is space, at the start of each attempt; the reason
+# is later written over those blanks, which needs no new disk blocks.
+END_REASON = "end_reason.txt"
+END_REASON_BYTES = 1024
+
+
+def reserve_end_reason(run_dir: Path) -> None:
+    """Blank `end_reason.txt` for a new attempt (best effort)."""
+    with contextlib.suppress(OSError), open(run_dir / END_REASON, "wb") as fh:
+        fh.write(b" " * END_REASON_BYTES)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def record_end_reason(run_dir: Path, reason: str) -> bool:
+    """Write the reason over the reserved blanks; False when even that failed."""
+    data = reason.encode("utf-8")[: END_REASON_BYTES - 1].ljust(END_REASON_BYTES - 1) + b"\n"
+    try:
+        with open(run_dir / END_REASON, "r+b") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return True
+    except OSError:
+        return False
+
+
+def read_end_reason(run_dir: Path) -> str | None:
+    """The reason a worker recorded when it could not write its status, else None."""
+    try:
+        text = (run_dir / END_REASON).read_bytes().decode("utf-8", "replace").strip()
+    except OSError:
+        return None
+    return text or None

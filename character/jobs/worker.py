@@ -8,6 +8,7 @@ state, and on exit calls `schedule()` so the next queued run starts without any 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 import threading
@@ -16,7 +17,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from character.io import DiskFullError
+from character.io import DiskFullError, disk_full_error
 from character.jobs.errors import JobStopped
 from character.jobs.index import artifact_type_of, default_artifact_type, index_run
 from character.jobs.models import ACTIVE_STATES, Artifact, RunState
@@ -31,6 +32,8 @@ from character.jobs.store import (
     edit_status,
     read_spec_file,
     read_status,
+    record_end_reason,
+    reserve_end_reason,
 )
 from character.progress import Reporter
 
@@ -76,6 +79,7 @@ def execute(run_dir: Path, token: str | None, *, tee: Reporter | None = None) ->
     from character.jobs.scheduler import job_settings
 
     status = read_status(run_dir)
+    reserve_end_reason(run_dir)
     stop_flag = run_dir / STOP_FLAG
     final, error, result = RunState.FAILED, None, {}
     heartbeat = Heartbeat(run_dir, token, job_settings().heartbeat_s)
@@ -113,6 +117,8 @@ def execute(run_dir: Path, token: str | None, *, tee: Reporter | None = None) ->
         error = str(exc)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            error = str(disk_full_error(exc.filename or run_dir, exc))
         with contextlib.suppress(Exception):
             append_log(run_dir, "job failed:\n" + traceback.format_exc())
     except SystemExit as exc:
@@ -136,19 +142,27 @@ def execute(run_dir: Path, token: str | None, *, tee: Reporter | None = None) ->
         final, error = RunState.FAILED, f"recording results failed: {exc}"
     with contextlib.suppress(Exception):
         index_run(run_dir)  # artifacts are queryable before the state says succeeded
-    with edit_status(run_dir) as st:
-        if st.token == token and st.state in ACTIVE_STATES:
-            st.state = final
-            st.finished_at = time.time()
-            st.error = error
-            st.eta_s = None
-            if final == RunState.SUCCEEDED:
-                if st.total is not None:
-                    st.step = st.total
-                st.message = "done"
-            elif final == RunState.STOPPED:
-                st.message = "stopped and saved; resume to continue"
-        final = st.state
+    try:
+        with edit_status(run_dir) as st:
+            if st.token == token and st.state in ACTIVE_STATES:
+                st.state = final
+                st.finished_at = time.time()
+                st.error = error
+                st.eta_s = None
+                if final == RunState.SUCCEEDED:
+                    if st.total is not None:
+                        st.step = st.total
+                    st.message = "done"
+                elif final == RunState.STOPPED:
+                    st.message = "stopped and saved; resume to continue"
+            final = st.state
+    except OSError as exc:  # status.json cannot be written: leave the true reason instead
+        problem = disk_full_error(run_dir / "status.json", exc)
+        record_end_reason(
+            run_dir,
+            f"{error or f'the attempt ended {final.value}'}; its end could not be saved: {problem}",
+        )
+        final = RunState.FAILED
     with contextlib.suppress(OSError):
         stop_flag.unlink()
     with contextlib.suppress(Exception):

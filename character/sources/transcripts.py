@@ -55,8 +55,8 @@ class TranscriptImportConfig(BaseModel):
     extensions: list[str] = Field(default_factory=lambda: [".jsonl", ".txt"])
     min_parsed_share: float = Field(
         default=0.5,
-        ge=0,
-        le=1,
+        ge=0.0,
+        le=1.0,
         description="A raw file parsing below this share is refused as no screenplay.",
     )
 
@@ -91,19 +91,100 @@ class Corpus(BaseModel):
 
 
 def read_text_any_encoding(path: Path) -> tuple[str, str]:
-    """Decode UTF-8 (with or without BOM), UTF-16 with BOM, or Windows-1252; else refuse."""
+    """Decode a text file whatever editor saved it (see `decode_text`); else refuse."""
     return decode_text(path.read_bytes(), str(path))
 
 
+# Legacy encodings tried when a file is not UTF-8. Japanese text always has kana, which tells
+# it apart; Chinese and Korean byte ranges overlap, so only an unambiguous one is accepted.
+JAPANESE_ENCODINGS = ("cp932", "euc_jp")
+OTHER_CJK_ENCODINGS = ("gb18030", "big5", "euc_kr")
+_CJK_RANGES = (
+    (0x3000, 0x30FF),  # CJK punctuation, hiragana, katakana
+    (0x3400, 0x4DBF),  # CJK extension A
+    (0x4E00, 0x9FFF),  # CJK unified ideographs
+    (0xAC00, 0xD7AF),  # hangul syllables
+    (0xFF01, 0xFF60),  # full-width forms (not the half-width katakana after them)
+)
+# What Western text in Windows-1252 holds beyond ASCII; anything else (e.g. the "‚" and "ƒ"
+# that Shift-JIS bytes turn into) means the bytes are not Windows-1252.
+_WESTERN = set(
+    "ÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÐÑÒÓÔÕÖØÙÚÛÜÝÞßàáâãäåæçèéêëìíîïðñòóôõöøùúûüýþÿŒœŠšŽžŸ"
+    "\u2018\u2019\u201c\u201d\u2013\u2014\u2026\u20ac\u00a0«»°¿¡ªº§©®£"
+)
+
+
+def _share(text: str, wanted: tuple[tuple[int, int], ...]) -> float:
+    wide = [ord(c) for c in text if ord(c) > 0x7F]
+    if not wide:
+        return 0.0
+    return sum(any(lo <= c <= hi for lo, hi in wanted) for c in wide) / len(wide)
+
+
+def _strict(raw: bytes, enc: str) -> str | None:
+    try:
+        return raw.decode(enc)
+    except UnicodeDecodeError:
+        return None
+
+
+def _legacy_decode(raw: bytes, name: str) -> tuple[str, str] | None:
+    western = _strict(raw, "cp1252")
+    if western is not None:
+        wide = [c for c in western if ord(c) > 0x7F]
+        if sum(c in _WESTERN for c in wide) >= 0.95 * len(wide):
+            return western, "cp1252"
+    for enc in JAPANESE_ENCODINGS:
+        text = _strict(raw, enc)
+        kana = ((0x3040, 0x30FF),)
+        if text is not None and _share(text, _CJK_RANGES) >= 0.8 and _share(text, kana) >= 0.05:
+            return text, enc
+    found = [
+        (enc, text)
+        for enc in OTHER_CJK_ENCODINGS
+        if (text := _strict(raw, enc)) is not None and _share(text, _CJK_RANGES) >= 0.8
+    ]
+    if len(found) == 1:
+        return found[0][1], found[0][0]
+    if found:
+        raise TranscriptError(
+            f"{name}: this is Chinese or Korean text in a legacy encoding, and it could be any "
+            f"of {', '.join(enc for enc, _ in found)}; open it in an editor and save it as UTF-8"
+        )
+    return None
+
+
 def decode_text(raw: bytes, name: str) -> tuple[str, str]:
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16"), "utf-16"
-    for enc in ("utf-8-sig", "cp1252"):
-        try:
-            return raw.decode(enc), "utf-8" if enc == "utf-8-sig" else enc
-        except UnicodeDecodeError:
-            continue
-    raise TranscriptError(f"{name}: unknown text encoding; save the file as UTF-8")
+    """Text and the encoding it was read with: UTF-8 (with or without BOM), UTF-16/32 with a
+    BOM, Japanese, Chinese or Korean legacy encodings when they decode to such text, or
+    Windows-1252 when that reads as Western text. Anything else is refused, never turned into
+    mojibake that would then be trained on."""
+    boms = {
+        "utf-32": (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"),
+        "utf-16": (b"\xff\xfe", b"\xfe\xff"),
+        "utf-8-sig": (b"\xef\xbb\xbf",),
+    }
+    bom = next((enc for enc, marks in boms.items() if raw.startswith(marks)), None)
+    try:
+        text = raw.decode(bom or "utf-8")
+    except UnicodeDecodeError:
+        if bom:
+            label = bom.removesuffix("-sig").upper()
+            raise TranscriptError(
+                f"{name}: starts with a {label} byte-order mark but is not valid {label}; "
+                "open it in an editor and save it as UTF-8"
+            ) from None
+        text = None
+    if text is not None and "\x00" not in text:
+        return text, "utf-8" if bom in (None, "utf-8-sig") else bom
+    if b"\x00" not in raw:  # NUL bytes: UTF-16 without a byte-order mark, or not text at all
+        legacy = _legacy_decode(raw, name)
+        if legacy is not None:
+            return legacy
+    raise TranscriptError(
+        f"{name}: unknown text encoding (not UTF-8, UTF-16, Shift-JIS, EUC-JP, "
+        "GB18030, Big5, EUC-KR or Windows-1252 text); open it in an editor and save it as UTF-8"
+    )
 
 
 def _normalise_speaker(name: str) -> str:
@@ -495,6 +576,11 @@ def save_uploaded_transcripts(
         raise TranscriptError(f"{len(files)} files: at most {MAX_UPLOAD_FILES} per upload")
     clean: dict[str, str] = {}
     for name, data in files:
+        if any(ord(c) < 32 or ord(c) == 127 for c in name):
+            raise TranscriptError(
+                f"{name!r}: a file name may not hold control characters (such as NUL); "
+                "rename the file and upload it again"
+            )
         base = Path(name.replace("\\", "/")).name
         if not base or base.startswith(".") or Path(base).suffix.lower() not in UPLOAD_SUFFIXES:
             raise TranscriptError(f"{name}: only {', '.join(UPLOAD_SUFFIXES)} files are accepted")

@@ -38,6 +38,12 @@ def _show(path: Path, key: str) -> None:
         return
     st.markdown(f"**{report.get('name', path.parent.name)}** · {report.get('created_at', '')}")
     for name, section in report.get("sections", {}).items():
+        if isinstance(section, dict):
+            for warning in section.get("warnings") or []:
+                st.warning(f"{name}: {warning}")
+            if "embedding_model_used" in section:
+                used = section["embedding_model_used"] or "TF-IDF word features"
+                st.caption(f"{name} features: {used}")
         with st.expander(f"{name}", expanded=False):
             st.json(section, expanded=1)
     for name, fig in report.get("figure_data", {}).items():

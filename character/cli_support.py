@@ -18,8 +18,11 @@ if TYPE_CHECKING:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    """Print one red `Error: ...` line on stderr (no traceback) and exit with `code`."""
-    typer.secho(f"Error: {message}", fg=typer.colors.RED, err=True)
+    """Print one red `Error: ...` line on stderr (no traceback) and exit with `code`; error
+    text may quote a server's reply, which may echo the key, so it is redacted first."""
+    from character.redaction import redact_secrets
+
+    typer.secho(f"Error: {redact_secrets(message)}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
 
 

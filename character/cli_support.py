@@ -9,12 +9,21 @@ imports this at import time, and `--help` must stay fast.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 if TYPE_CHECKING:
     from character.progress import Reporter
+
+
+AllowOutsideData = Annotated[
+    bool,
+    typer.Option(
+        "--allow-outside-data",
+        help="Let the output go outside the data folder (refused by default).",
+    ),
+]
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

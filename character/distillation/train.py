@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from character.output_paths import SafeName, allow_outside_field, check_config_outputs
 from character.progress import Progress, Reporter, as_progress
 from character.settings import get_settings
 
@@ -33,8 +34,9 @@ class TrainingConfig(BaseModel):
     dataset_path: Path
     persona: str | None = None
     model: str = Field(default_factory=_default_model, description="Base model or adapter ref.")
-    save_name: str | None = Field(default=None, description="Folder name under checkpoints/.")
+    save_name: SafeName | None = Field(default=None, description="Folder name under checkpoints/.")
     output_dir: Path | None = Field(default=None, description="Overrides checkpoints/save_name.")
+    allow_outside_data_dir: bool = allow_outside_field()
     lora_rank: int = Field(default=32, ge=1)
     lora_alpha: int | None = Field(default=None, description="Default 2 × rank.")
     lora_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
@@ -205,6 +207,7 @@ def run_dpo_training(
     from character.training.setup import check_checkpoint_base
 
     progress = as_progress(reporter)
+    check_config_outputs(config, claim=False)  # before anything is loaded or written
     out = config.resolved_output_dir()
     if not Path(config.dataset_path).exists():
         raise FileNotFoundError(f"dataset {config.dataset_path} does not exist")
@@ -241,7 +244,7 @@ def run_dpo_training(
         )
     grad_ckpt = use_gradient_checkpointing(model, config.gradient_checkpointing)
     args = build_dpo_config(config, out, grad_ckpt)
-    out.mkdir(parents=True, exist_ok=True)
+    check_config_outputs(config)  # creates the folder and marks it ours
     callback = MetricsCallback(out, progress, stop_requested, stage="dpo: train")
     trainer = DPOTrainer(
         model=model,

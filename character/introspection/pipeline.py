@@ -33,6 +33,7 @@ from character.introspection.generate import (
     run_dialogues,
 )
 from character.io import atomic_write_json
+from character.output_paths import SafeName, allow_outside_field, check_config_outputs
 from character.progress import Reporter, as_progress
 from character.settings import get_settings
 
@@ -73,6 +74,7 @@ class IntrospectionGenerationConfig(BaseModel):
     max_context_chars: int = Field(default=6000, ge=500)
     seed: int = 123456
     output_path: Path | None = None
+    allow_outside_data_dir: bool = allow_outside_field()
     resume: bool = False
     overwrite: bool = Field(default=False, description="Start an existing output file over.")
     save_interval: int = Field(default=16, ge=1, description="Rows per fsync'd flush.")
@@ -121,9 +123,10 @@ class SftTrainingConfig(BaseModel):
     save_steps: int = Field(default=50, ge=1)
     logging_steps: int = Field(default=1, ge=1)
     resume: bool = True
-    save_name: str | None = None
+    save_name: SafeName | None = None
     output_dir: Path | None = None
     merged_dir: Path | None = None
+    allow_outside_data_dir: bool = allow_outside_field()
     merge_tolerance: float = Field(default=1e-3, gt=0)
     dtype: str = "auto"
     load_in_4bit: bool = False
@@ -188,6 +191,7 @@ def generate_introspection(
     Rows are appended (fsync'd) every `save_interval` samples; with `resume`, rows already in
     the file are kept and their prompts skipped. Filter counts go to `<output>.report.json`.
     """
+    check_config_outputs(config)
     progress = as_progress(reporter)
     const = constitution or resolve_constitution(config.persona)
     model_ref = config.teacher_model or get_settings().student_model
@@ -371,8 +375,8 @@ def run_sft_training(
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     progress = as_progress(reporter)
+    check_config_outputs(config)  # creates the folders and marks them ours
     out_dir = config.resolved_output_dir()
-    out_dir.mkdir(parents=True, exist_ok=True)
     progress.start_stage("sft: prepare", message="preparing base model")
     train_base, lineage = prepare_sft_base(config, out_dir)
 

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from character.io import append_jsonl, atomic_write_json, iter_jsonl
+from character.output_paths import allow_outside_field, check_config_outputs
 from character.progress import Progress, Reporter, as_progress
 from character.settings import get_settings
 from character.tinker.data import (
@@ -82,6 +83,7 @@ class TinkerTrainingConfig(BaseModel):
     max_steps: int | None = Field(default=None, ge=1)
     max_length: int = Field(default=2048, ge=16)
     output_dir: Path | None = None
+    allow_outside_data_dir: bool = allow_outside_field()
     save_every: int = Field(
         default=20, ge=1, validation_alias=AliasChoices("save_every", "save_steps")
     )
@@ -276,6 +278,7 @@ def run_tinker_training(
     Raises our plain-word Tinker errors; on network loss or a failed remote job the error says
     the run is resumable (call again with `resume=True` and the same `output_dir`).
     """
+    check_config_outputs(config)
     from character.tinker.preflight import check_model, probe_reachable, server_models
     from character.tinker.tokenizer import load_tokenizer
 

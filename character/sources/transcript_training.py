@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from character.io import DataFileError, atomic_write_json, iter_jsonl
+from character.output_paths import allow_outside_field, check_config_outputs
 from character.progress import Progress, Reporter, as_progress
 from character.settings import get_settings
 from character.sources.transcripts import (
@@ -72,6 +73,7 @@ class TranscriptTrainConfig(BaseModel):
     seed: int = 0
     resume: bool = True
     output_dir: Path | None = Field(default=None, description="Default checkpoints/<target>-...")
+    allow_outside_data_dir: bool = allow_outside_field()
 
     def resolved_output_dir(self) -> Path:
         if self.output_dir is not None:
@@ -134,8 +136,8 @@ def train_on_transcripts(
     """Import, build the dataset and train; returns the adapter folder (local) or the Tinker
     output folder. Everything lands under one output folder, so evaluation finds the holdout."""
     progress = as_progress(reporter)
+    check_config_outputs(config)  # creates the folder and marks it ours
     out_dir = config.resolved_output_dir()
-    out_dir.mkdir(parents=True, exist_ok=True)
     progress.start_stage("transcripts: import", message=str(config.data_folder))
     _, summary = prepare_transcript_data(config, out_dir)
     progress.log(
@@ -162,6 +164,7 @@ def train_on_transcripts(
                 max_steps=config.max_steps,
                 max_length=config.max_length,
                 output_dir=out_dir / "tinker",
+                allow_outside_data_dir=config.allow_outside_data_dir,
                 save_every=config.save_steps,
                 seed=config.seed,
                 resume=config.resume,
@@ -190,6 +193,7 @@ def train_on_transcripts(
             seed=config.seed,
             resume=config.resume,
             output_dir=out_dir,
+            allow_outside_data_dir=config.allow_outside_data_dir,
         ),
         progress,
         stop_requested,

@@ -22,6 +22,7 @@ from character.io import atomic_write_json, read_jsonl
 from character.output_paths import allow_outside_field, check_config_outputs
 from character.progress import Progress, Reporter, as_progress
 from character.settings import get_settings
+from character.training_guards import Epochs, LearningRate, PositiveFinite
 
 LINEAGE_FILE = "round.json"
 
@@ -43,9 +44,9 @@ class RoundConfig(BaseModel):
         description="Default: <checkpoints>/<persona>-round<N+1> (so the model list finds it).",
     )
     allow_outside_data_dir: bool = allow_outside_field()
-    learning_rate: float = Field(default=5e-5, gt=0)
-    beta: float = Field(default=0.1, gt=0)
-    epochs: float = Field(default=1.0, gt=0)
+    learning_rate: LearningRate = 5e-5
+    beta: PositiveFinite = Field(default=0.1, le=100)
+    epochs: Epochs = 1.0
     batch_size: int = Field(default=4, ge=1)
     max_steps: int | None = Field(default=None, ge=1)
     max_length: int = Field(default=1024, ge=16)

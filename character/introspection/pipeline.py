@@ -36,6 +36,7 @@ from character.io import atomic_write_json
 from character.output_paths import SafeName, allow_outside_field, check_config_outputs
 from character.progress import Reporter, as_progress
 from character.settings import get_settings
+from character.training_guards import Epochs, LearningRate, LoraAlpha, LoraRank, PositiveFinite
 
 __all__ = [
     "IntrospectionGenerationConfig",
@@ -107,15 +108,15 @@ class SftTrainingConfig(BaseModel):
         description="DPO adapter (merged exactly before training), a merged model folder, or a "
         "base model (default: CHARACTER_STUDENT_MODEL).",
     )
-    epochs: float = Field(default=1.0, gt=0)
+    epochs: Epochs = 1.0
     max_steps: int | None = Field(default=None, ge=1)
     batch_size: int = Field(default=16, ge=1, description="Effective batch (accumulated).")
     micro_batch_size: int | None = Field(default=None, ge=1)
-    learning_rate: float = Field(default=5e-5, gt=0)
+    learning_rate: LearningRate = 5e-5
     warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
     min_lr_rate: float = Field(default=0.1, ge=0, le=1)
-    lora_rank: int = Field(default=64, ge=1)
-    lora_alpha: int | None = Field(default=None, ge=1, description="Default 2 × rank.")
+    lora_rank: LoraRank = 64
+    lora_alpha: LoraAlpha | None = Field(default=None, description="Default 2 × rank.")
     lora_dropout: float = Field(default=0.0, ge=0, lt=1)
     target_modules: list[str] | None = Field(default=None, description="Default: all linear.")
     max_length: int = Field(default=1024, ge=16)
@@ -127,7 +128,7 @@ class SftTrainingConfig(BaseModel):
     output_dir: Path | None = None
     merged_dir: Path | None = None
     allow_outside_data_dir: bool = allow_outside_field()
-    merge_tolerance: float = Field(default=1e-3, gt=0)
+    merge_tolerance: PositiveFinite = 1e-3
     dtype: str = "auto"
     load_in_4bit: bool = False
 

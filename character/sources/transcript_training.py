@@ -32,6 +32,7 @@ from character.sources.transcripts import (
     normalise_speaker,
     write_speaker_texts,
 )
+from character.training_guards import Epochs, LearningRate, LoraRank
 
 DATA_DIR = "data"
 EVAL_FILE = "transcript_eval.json"
@@ -63,12 +64,12 @@ class TranscriptTrainConfig(BaseModel):
     batch_size: int = Field(default=4, ge=1, description="Rows per device step.")
     gradient_accumulation: int = Field(default=1, ge=1)
     max_length: int = Field(default=512, ge=16)
-    epochs: float = Field(default=3.0, gt=0)
+    epochs: Epochs = 3.0
     max_steps: int | None = Field(default=None, ge=1)
-    learning_rate: float = Field(
-        default=2e-4, gt=0, description="Higher than the recipe's 5e-5: transcripts are small."
+    learning_rate: LearningRate = Field(
+        default=2e-4, description="Higher than the recipe's 5e-5: transcripts are small."
     )
-    lora_rank: int = Field(default=16, ge=1)
+    lora_rank: LoraRank = 16
     save_steps: int = Field(default=50, ge=1)
     seed: int = 0
     resume: bool = True

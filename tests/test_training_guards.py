@@ -147,3 +147,63 @@ def test_lora_memory_is_estimated_before_allocating(tiny_model_dir: Path) -> Non
         build_lora_config(model, rank=8, available_bytes=needed)  # a machine just too small
     text = str(err.value)
     assert "LoRA rank 8" in text and "free" in text and "--lora-rank" in text
+
+
+def test_diverging_job_is_marked_failed_with_the_reason(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    from character.distillation.train import TrainingConfig, run_dpo_training
+    from character.jobs import register_job_kind, run_foreground
+
+    def diverge(config: TrainingConfig, ctx) -> dict:  # noqa: ANN001
+        poisoned = config.model_copy(update={"learning_rate": 1e30, "output_dir": ctx.run_dir})
+        return {"artifacts": [str(run_dpo_training(poisoned, reporter=ctx.reporter))]}
+
+    register_job_kind("test.diverge", TrainingConfig, diverge, resource="train")
+    st = run_foreground(
+        {
+            "kind": "test.diverge",
+            "config": {
+                "dataset_path": str(_pairs(tmp_path / "pairs.jsonl")),
+                "model": str(tiny_model_dir),
+                "batch_size": 2,
+                "max_steps": 8,
+                "lora_rank": 4,
+                "max_length": 128,
+                "warmup_ratio": 0.0,
+            },
+        }
+    )
+    assert st.state.value == "failed"
+    assert (st.error or "").startswith("NonFiniteTrainingError: training stopped at step")
+    from character.jobs import run_dir
+
+    assert not (run_dir(st.run_id) / "adapter_model.safetensors").exists()
+
+
+def test_detached_training_job_runs_with_redacting_worker_streams(
+    tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker wraps its stdout/stderr (log.txt) in the redacting stream; a real training
+    job must run through it unharmed, and its adapter lands in the run folder."""
+    from character.jobs import run_dir, submit, wait
+
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parent.parent))
+    monkeypatch.setenv("CHARACTER_TORCH_THREADS", "1")
+    run_id = submit(
+        {
+            "kind": "distill.train",
+            "config": {
+                "dataset_path": str(_pairs(tmp_path / "pairs.jsonl")),
+                "model": str(tiny_model_dir),
+                "batch_size": 2,
+                "max_steps": 2,
+                "lora_rank": 4,
+                "max_length": 128,
+            },
+        }
+    )
+    st = wait(run_id, timeout_s=300)
+    assert st.state.value == "succeeded", (st.error, (run_dir(run_id) / "log.txt").read_text())
+    out = run_dir(run_id) / "output"
+    assert (out / "adapter_model.safetensors").exists() and (out / ".open-character.json").exists()

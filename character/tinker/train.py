@@ -26,6 +26,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from character.io import append_jsonl, atomic_write_json, iter_jsonl
 from character.output_paths import allow_outside_field, check_config_outputs
 from character.progress import Progress, Reporter, as_progress
+from character.redaction import redact_secrets
 from character.settings import get_settings
 from character.tinker.data import (
     Sequence,
@@ -428,7 +429,7 @@ def _record_failure(out: Path, exc: TinkerError, state: str | None) -> None:
         {
             "status": "interrupted",
             "error_kind": exc.kind,
-            "error": str(exc),
+            "error": redact_secrets(str(exc)),  # a server may echo the key in its reply
             "resumable": state is not None or exc.kind != "unsupported_model",
             "resume_from": state,
             "time": time.time(),

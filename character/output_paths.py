@@ -94,7 +94,10 @@ def allowed_roots() -> list[Path]:
     from character.settings import get_settings
 
     settings = get_settings()
-    roots = [Path(settings.data_path), Path(settings.checkpoints), Path.cwd()]
+    roots = [Path(settings.data_path), Path(settings.checkpoints)]
+    cwd = Path.cwd().resolve()
+    if cwd != Path(cwd.anchor):  # a process started in / must not open the whole disk
+        roots.append(cwd)
     return [r.expanduser().resolve() for r in roots]
 
 

@@ -143,3 +143,11 @@ def test_symlink_out_of_the_data_folder_is_refused(tmp_path: Path) -> None:
     link.symlink_to(outside)
     with pytest.raises(OutputPathError, match="outside the data folder"):
         check_output_dir(link / "adapter", "output_dir")
+
+
+def test_a_process_started_in_the_root_folder_does_not_open_the_disk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir("/")
+    with pytest.raises(OutputPathError, match="outside the data folder"):
+        check_output_dir("/etc/cron.d/x", "output_dir")

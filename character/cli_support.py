@@ -35,6 +35,21 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def error_text(exc: BaseException) -> str:
+    """An exception as the user should read it: a config's validation errors become one
+    `field: problem` line each, without pydantic's type codes and documentation links."""
+    from pydantic import ValidationError
+
+    if not isinstance(exc, ValidationError):
+        return str(exc)
+    lines = []
+    for e in exc.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "settings"
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        lines.append(f"  {loc}: {msg} (got {e.get('input')!r})")
+    return "invalid settings:\n" + "\n".join(lines)
+
+
 def progress_reporter() -> Reporter:
     """Live bars on a terminal; plain lines when stderr is a log file or a pipe, where bar
     redraws would bury the messages."""

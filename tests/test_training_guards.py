@@ -52,8 +52,9 @@ def test_cli_refuses_poisoned_numbers(tmp_path: Path, option: str, value: str, w
     )
     assert res.exit_code == 1, res.output
     field = option.removeprefix("--").replace("-", "_")
-    assert field in res.output and words in res.output
+    assert f"{field}: " in res.output and words in res.output
     assert "Adapter saved" not in res.output
+    assert "[type=" not in res.output and "errors.pydantic.dev" not in res.output  # plain words
 
 
 def test_sft_and_round_configs_refuse_them_too(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from character.cli_support import AllowOutsideData, fail
+from character.cli_support import AllowOutsideData, error_text, fail
 
 app = typer.Typer(
     help="Stage 1: teacher/student DPO pairs and LoRA DPO training.",
@@ -43,7 +43,7 @@ def _run(fn, config):  # noqa: ANN001, ANN202
         RuntimeError,
     ) as exc:
         bars.close()
-        fail(str(exc))
+        fail(error_text(exc))
     finally:
         bars.close()
 
@@ -99,7 +99,7 @@ def generate(
     try:
         config = GenerationConfig(**kwargs)
     except ValueError as exc:
-        fail(str(exc))
+        fail(error_text(exc))
         return
     path = _run(generate_dpo_pairs, config)
     console.print(f"Pairs saved to {path}", highlight=False)
@@ -159,7 +159,7 @@ def train(
     try:
         config = TrainingConfig(**kwargs)
     except ValueError as exc:
-        fail(str(exc))
+        fail(error_text(exc))
         return
     out = _run(run_dpo_training, config)
     console.print(f"Adapter saved to {out}", highlight=False)

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from character.cli_support import AllowOutsideData, fail, progress_reporter
+from character.cli_support import AllowOutsideData, error_text, fail, progress_reporter
 
 app = typer.Typer(
     help="Introspection: self-reflection and self-interaction data, then SFT on top of DPO.",
@@ -85,7 +85,7 @@ def generate(
         FileExistsError,
         ValueError,
     ) as exc:
-        fail(str(exc))
+        fail(error_text(exc))
         return
     finally:
         if hasattr(reporter, "close"):
@@ -146,7 +146,7 @@ def train(
         ValueError,
         RuntimeError,
     ) as exc:
-        fail(str(exc))
+        fail(error_text(exc))
         return
     finally:
         if hasattr(reporter, "close"):

@@ -30,6 +30,8 @@ OURS_FILES = (
     "character_adapter.json",
     "character_lineage.json",
     "round.json",
+    "tinker_source.json",
+    "tinker_run.json",
     "manifest.json",
     "status.json",
 )

@@ -151,3 +151,17 @@ def test_a_process_started_in_the_root_folder_does_not_open_the_disk(
     monkeypatch.chdir("/")
     with pytest.raises(OutputPathError, match="outside the data folder"):
         check_output_dir("/etc/cron.d/x", "output_dir")
+
+
+def test_tinker_download_checks_its_folder_before_any_network() -> None:
+    from character.tinker.weights import download_adapter
+
+    path = "tinker://run-1/external_weights/final"
+    with pytest.raises(OutputPathError, match="out_dir: /etc/character-adapter is outside"):
+        download_adapter(path, "/etc/character-adapter")
+    user = get_settings().data_path / "users-folder"
+    user.mkdir(parents=True)
+    (user / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(OutputPathError, match="no run of ours wrote"):
+        download_adapter(path, user, overwrite=True)
+    assert (user / "notes.txt").read_text("utf-8") == "mine"

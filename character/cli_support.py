@@ -9,7 +9,7 @@ imports this at import time, and `--help` must stay fast.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -17,10 +17,37 @@ if TYPE_CHECKING:
     from character.progress import Reporter
 
 
+AllowOutsideData = Annotated[
+    bool,
+    typer.Option(
+        "--allow-outside-data",
+        help="Let the output go outside the data folder (refused by default).",
+    ),
+]
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
-    """Print one red `Error: ...` line on stderr (no traceback) and exit with `code`."""
-    typer.secho(f"Error: {message}", fg=typer.colors.RED, err=True)
+    """Print one red `Error: ...` line on stderr (no traceback) and exit with `code`; error
+    text may quote a server's reply, which may echo the key, so it is redacted first."""
+    from character.redaction import redact_secrets
+
+    typer.secho(f"Error: {redact_secrets(message)}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
+
+
+def error_text(exc: BaseException) -> str:
+    """An exception as the user should read it: a config's validation errors become one
+    `field: problem` line each, without pydantic's type codes and documentation links."""
+    from pydantic import ValidationError
+
+    if not isinstance(exc, ValidationError):
+        return str(exc)
+    lines = []
+    for e in exc.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "settings"
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        lines.append(f"  {loc}: {msg} (got {e.get('input')!r})")
+    return "invalid settings:\n" + "\n".join(lines)
 
 
 def progress_reporter() -> Reporter:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from character.io import atomic_write_json
 from character.progress import Progress, Reporter, as_progress
+from character.redaction import redact_secrets
 from character.settings import get_settings
 
 STAGES = ("prompts", "pairs", "dpo", "introspection", "sft", "eval")
@@ -219,7 +220,7 @@ def run_pipeline(
         except Exception as exc:
             summary["stages"][name] = {
                 "status": "failed",
-                "error": f"{type(exc).__name__}: {exc}",
+                "error": redact_secrets(f"{type(exc).__name__}: {exc}"),
                 "seconds": round(time.perf_counter() - started, 2),
             }
             write_summary()

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
+from character.redaction import redact_secrets
 from character.settings import EMBEDDED_MODEL, Settings, get_settings
 
 T = TypeVar("T")
@@ -33,7 +34,7 @@ def run_safely(action: Callable[[], T], what: str, hint: str = "") -> T | None:
         msg = f"Could not {what}: {exc}"
         if hint:
             msg += f"\n\n{hint}"
-        st.error(msg)
+        st.error(redact_secrets(msg))
         return None
 
 

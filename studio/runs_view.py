@@ -24,6 +24,7 @@ from character.jobs import (
     run_dir,
     tail_log,
 )
+from character.redaction import redact_secrets
 
 CHARTS = (
     ("loss", "Loss", "lower is better"),
@@ -110,7 +111,7 @@ def _act(fn: Any, run_id: str, what: str) -> None:
     try:
         fn(run_id)
     except Exception as exc:  # noqa: BLE001
-        st.error(f"Could not {what.lower()}: {exc}")
+        st.error(redact_secrets(f"Could not {what.lower()}: {exc}"))
         return
     st.toast(f"{what}: {run_id}")
     st.rerun()  # show the new state at once
@@ -121,7 +122,11 @@ def render_detail(run_id: str) -> None:
     try:
         p = read_progress(run_id)
     except Exception as exc:  # noqa: BLE001
-        st.error(f"Cannot read run {run_id}: {exc}. It may have been deleted; pick another.")
+        st.error(
+            redact_secrets(
+                f"Cannot read run {run_id}: {exc}. It may have been deleted; pick another."
+            )
+        )
         return
     state = p.state.value
     st.subheader(f"{STATE_ICON.get(state, '')} {p.display_name}")

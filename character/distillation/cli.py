@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from character.cli_support import fail
+from character.cli_support import AllowOutsideData, error_text, fail
 
 app = typer.Typer(
     help="Stage 1: teacher/student DPO pairs and LoRA DPO training.",
@@ -43,7 +43,7 @@ def _run(fn, config):  # noqa: ANN001, ANN202
         RuntimeError,
     ) as exc:
         bars.close()
-        fail(str(exc))
+        fail(error_text(exc))
     finally:
         bars.close()
 
@@ -71,6 +71,7 @@ def generate(
     allow_cut_off: Annotated[
         bool, typer.Option(help="Keep replies cut off at max-new-tokens.")
     ] = False,
+    allow_outside_data: AllowOutsideData = False,
 ) -> None:
     """Generate DPO pairs: teacher in character (chosen) vs student without it (rejected)."""
     from character.distillation.generate import GenerationConfig, generate_dpo_pairs
@@ -89,6 +90,7 @@ def generate(
         "overwrite": overwrite,
         "save_interval": save_interval,
         "allow_cut_off": allow_cut_off,
+        "allow_outside_data_dir": allow_outside_data,
     }
     if teacher_model:
         kwargs["teacher_model"] = teacher_model
@@ -97,7 +99,7 @@ def generate(
     try:
         config = GenerationConfig(**kwargs)
     except ValueError as exc:
-        fail(str(exc))
+        fail(error_text(exc))
         return
     path = _run(generate_dpo_pairs, config)
     console.print(f"Pairs saved to {path}", highlight=False)
@@ -125,6 +127,7 @@ def train(
     qlora: Annotated[bool, typer.Option(help="4-bit QLoRA (CUDA only).")] = False,
     skip_bad_lines: Annotated[bool, typer.Option(help="Skip corrupt dataset lines.")] = False,
     seed: Annotated[int, typer.Option(help="Training seed.")] = 123456,
+    allow_outside_data: AllowOutsideData = False,
 ) -> None:
     """Train a LoRA adapter with DPO on generated pairs."""
     from character.distillation.train import TrainingConfig, run_dpo_training
@@ -149,13 +152,14 @@ def train(
         "load_in_4bit": qlora,
         "skip_bad_lines": skip_bad_lines,
         "seed": seed,
+        "allow_outside_data_dir": allow_outside_data,
     }
     if model:
         kwargs["model"] = model
     try:
         config = TrainingConfig(**kwargs)
     except ValueError as exc:
-        fail(str(exc))
+        fail(error_text(exc))
         return
     out = _run(run_dpo_training, config)
     console.print(f"Adapter saved to {out}", highlight=False)

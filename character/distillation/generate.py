@@ -29,6 +29,7 @@ from character.eval.voice_judge import (
     judge_pair,
 )
 from character.io import append_jsonl, atomic_write_json, iter_jsonl
+from character.output_paths import allow_outside_field, check_config_outputs
 from character.progress import Progress, Reporter, as_progress
 from character.settings import get_settings
 
@@ -56,6 +57,7 @@ class GenerationConfig(BaseModel):
     max_new_tokens: int = Field(default=256, ge=1)
     seed: int = 123456
     output_path: Path | None = Field(default=None, description="Default data/distillation/...")
+    allow_outside_data_dir: bool = allow_outside_field()
     resume: bool = False
     overwrite: bool = False
     save_interval: int = Field(default=16, ge=1, description="Pairs per batch and per flush.")
@@ -307,6 +309,7 @@ def generate_dpo_pairs(
 ) -> Path:
     """Generate until `pair_count` pairs pass the filters (or the prompt pool runs out) and
     return the JSONL path. `stop_requested` is polled between batches; rows so far are kept."""
+    check_config_outputs(config)
     from character.models.registry import get_backend
 
     progress = as_progress(reporter)

@@ -16,8 +16,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from character.output_paths import SafeName, allow_outside_field, check_config_outputs
 from character.progress import Progress, Reporter, as_progress
 from character.settings import get_settings
+from character.training_guards import (
+    Epochs,
+    LearningRate,
+    LoraAlpha,
+    LoraRank,
+    NonNegativeFinite,
+    PositiveFinite,
+)
 
 
 def _default_model() -> str:
@@ -33,16 +42,19 @@ class TrainingConfig(BaseModel):
     dataset_path: Path
     persona: str | None = None
     model: str = Field(default_factory=_default_model, description="Base model or adapter ref.")
-    save_name: str | None = Field(default=None, description="Folder name under checkpoints/.")
+    save_name: SafeName | None = Field(default=None, description="Folder name under checkpoints/.")
     output_dir: Path | None = Field(default=None, description="Overrides checkpoints/save_name.")
-    lora_rank: int = Field(default=32, ge=1)
-    lora_alpha: int | None = Field(default=None, description="Default 2 × rank.")
+    allow_outside_data_dir: bool = allow_outside_field()
+    lora_rank: LoraRank = 32
+    lora_alpha: LoraAlpha | None = Field(default=None, description="Default 2 × rank.")
     lora_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
     target_modules: str | list[str] = "all-linear"
-    learning_rate: float = Field(default=1e-4, gt=0.0)
-    beta: float = Field(default=0.1, gt=0.0)
-    nll_weight: float = Field(default=0.1, ge=0.0, description="NLL on chosen; 0 turns it off.")
-    epochs: float = Field(default=1.0, gt=0.0)
+    learning_rate: LearningRate = 1e-4
+    beta: PositiveFinite = Field(default=0.1, le=100)
+    nll_weight: NonNegativeFinite = Field(
+        default=0.1, le=100, description="NLL on chosen; 0 turns it off."
+    )
+    epochs: Epochs = 1.0
     batch_size: int = Field(default=4, ge=1)
     gradient_accumulation_steps: int = Field(default=1, ge=1)
     max_length: int = Field(default=1024, ge=16)
@@ -50,8 +62,8 @@ class TrainingConfig(BaseModel):
     max_steps: int | None = Field(default=None, ge=1)
     warmup_ratio: float = Field(default=0.1, ge=0.0, lt=1.0)
     min_lr_ratio: float = Field(default=0.1, ge=0.0, le=1.0)
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
+    weight_decay: NonNegativeFinite = Field(default=0.0, le=10)
+    max_grad_norm: PositiveFinite = 1.0
     seed: int = 123456
     save_steps: int = Field(default=50, ge=1)
     save_total_limit: int = Field(default=2, ge=1)
@@ -205,6 +217,7 @@ def run_dpo_training(
     from character.training.setup import check_checkpoint_base, run_output_dir
 
     progress = as_progress(reporter)
+    check_config_outputs(config, claim=False)  # before anything is loaded or written
     out = config.resolved_output_dir()
     if not Path(config.dataset_path).exists():
         raise FileNotFoundError(f"dataset {config.dataset_path} does not exist")
@@ -242,6 +255,7 @@ def run_dpo_training(
     grad_ckpt = use_gradient_checkpointing(model, config.gradient_checkpointing)
     args = build_dpo_config(config, out, grad_ckpt)
     with run_output_dir(out):  # a failed run leaves no empty adapter folder behind
+        check_config_outputs(config)  # refuses a folder that is not ours, marks it ours
         callback = MetricsCallback(out, progress, stop_requested, stage="dpo: train")
         trainer = DPOTrainer(
             model=model,

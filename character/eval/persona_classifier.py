@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from character.eval.embeddings import MINILM_NAME
 from character.eval.stats import Interval, wilson_interval
 from character.io import DataFileError, atomic_write_json, iter_jsonl
+from character.output_paths import allow_outside_field, check_config_outputs
 from character.progress import Reporter, as_progress
 
 IN_PERSONA = "in_persona"
@@ -158,6 +159,7 @@ class ClassifierConfig(BaseModel):
     train_path: Path | list[Path]
     eval_path: Path | list[Path] | None = None
     output_dir: Path | None = None
+    allow_outside_data_dir: bool = allow_outside_field()
     method: Method = "auto"
     model_name: str | None = None
     persona_labels: bool = False
@@ -437,6 +439,7 @@ def train_classifier(
 
     Raises `ClassifierError` when the data cannot support a classifier, e.g. only one class.
     """
+    check_config_outputs(config)
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
     from sklearn.model_selection import train_test_split
 

@@ -19,6 +19,7 @@ from character.eval.persona_classifier import ClassifierConfig
 from character.eval.revealed_preferences import RevealedConfig
 from character.eval.robustness import RobustnessConfig
 from character.io import atomic_write_json
+from character.output_paths import allow_outside_field, check_config_outputs
 from character.progress import Reporter, as_progress
 
 REPORT_FILE = "report.json"
@@ -32,6 +33,7 @@ class EvalConfig(BaseModel):
 
     name: str = "evaluation"
     output_dir: Path | None = None
+    allow_outside_data_dir: bool = allow_outside_field()
     classifier: ClassifierConfig | None = None
     robustness: RobustnessConfig | None = Field(
         default=None,
@@ -67,6 +69,7 @@ def run_evaluation(config: EvalConfig, reporter: Reporter | None = None) -> Path
     arena, and the report is rewritten after each one, so a failure later keeps what was
     already measured.
     """
+    check_config_outputs(config)
     from character.eval.bradley_terry import leaderboard_figure
 
     progress = as_progress(reporter)
@@ -95,6 +98,8 @@ def run_evaluation(config: EvalConfig, reporter: Reporter | None = None) -> Path
         cfg = config.classifier
         if cfg.output_dir is None:
             cfg = cfg.model_copy(update={"output_dir": out / "classifier"})
+        if config.allow_outside_data_dir:
+            cfg = cfg.model_copy(update={"allow_outside_data_dir": True})
         res = train_classifier(cfg, reporter=progress)
         classifier_dir = cfg.output_dir
         sections["classifier"] = res.model_dump(mode="json")
@@ -108,6 +113,8 @@ def run_evaluation(config: EvalConfig, reporter: Reporter | None = None) -> Path
 
         rcfg = config.robustness
         updates: dict[str, Any] = {}
+        if config.allow_outside_data_dir:
+            updates["allow_outside_data_dir"] = True
         if rcfg.output_dir is None:
             updates["output_dir"] = out / "robustness"
         if classifier_dir is not None and not Path(rcfg.classifier_dir).exists():
@@ -129,6 +136,8 @@ def run_evaluation(config: EvalConfig, reporter: Reporter | None = None) -> Path
         for n, rv in enumerate(config.revealed):
             if rv.output_path is None:
                 rv = rv.model_copy(update={"output_path": out / f"revealed_{n}.jsonl"})
+            if config.allow_outside_data_dir:
+                rv = rv.model_copy(update={"allow_outside_data_dir": True})
             rep = run_revealed_preferences(rv, reporter=progress)
             runs.append(rep)
             if rep.leaderboard is not None:

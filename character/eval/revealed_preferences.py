@@ -28,6 +28,7 @@ from character.eval.elo import online_elo
 from character.eval.judge import ask_judge, load_prompt, render
 from character.eval.traits import TRAITS
 from character.io import append_jsonl, load_models_jsonl
+from character.output_paths import allow_outside_field, check_config_outputs
 from character.progress import Reporter, as_progress
 from character.settings import EMBEDDED_MODEL
 
@@ -61,6 +62,7 @@ class RevealedConfig(BaseModel):
     seed: int = 0
     bootstrap_rounds: int = Field(default=1000, ge=0)
     output_path: Path | None = None
+    allow_outside_data_dir: bool = allow_outside_field()
 
 
 class RevealedRow(BaseModel):
@@ -191,6 +193,7 @@ def run_revealed_preferences(
     config: RevealedConfig, reporter: Reporter | None = None
 ) -> RevealedReport:
     """Generate, judge, rate. Rows are appended to `output_path` (JSONL) as they are judged."""
+    check_config_outputs(config)
     from character.models.registry import get_backend
 
     progress = as_progress(reporter)

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from character.backends.base import SamplingParams
 from character.eval.stats import Interval, bootstrap_mean, wilson_interval
 from character.io import append_jsonl, atomic_write_json, iter_jsonl
+from character.output_paths import allow_outside_field, check_config_outputs
 from character.progress import Reporter, as_progress
 from character.settings import EMBEDDED_MODEL
 
@@ -176,6 +177,7 @@ class RobustnessConfig(BaseModel):
     bootstrap_rounds: int = Field(default=1000, ge=0)
     seed: int = 0
     output_dir: Path | None = None
+    allow_outside_data_dir: bool = allow_outside_field()
 
     def resolved_conditions(self) -> list[Condition]:
         if self.conditions:
@@ -279,6 +281,7 @@ def _prompts(config: RobustnessConfig) -> list[str]:
 def run_robustness(config: RobustnessConfig, reporter: Reporter | None = None) -> RobustnessReport:
     """Generate, score and summarise; with `output_dir`, also write generations, report and
     figure there."""
+    check_config_outputs(config)
     from character.constitution import resolve_constitution
     from character.eval.persona_classifier import PersonaClassifier
     from character.models.registry import get_backend

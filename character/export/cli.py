@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from character.cli_support import fail
+from character.cli_support import AllowOutsideData, fail
 
 export_app = typer.Typer(
     help="Export a persona: merged weights, GGUF + Modelfile.", no_args_is_help=True
@@ -21,12 +21,20 @@ def merge(
         Path, typer.Option("--out", "-o", help="Output folder (versioned if it exists).")
     ],
     overwrite: Annotated[bool, typer.Option(help="Replace an existing folder.")] = False,
+    allow_outside_data: AllowOutsideData = False,
 ) -> None:
     """Fold an adapter into its base (exact, checked by comparing logits)."""
     from character.export.merge import MergeConfig, merge_adapter
 
     try:
-        path = merge_adapter(MergeConfig(model=model, output_dir=out, overwrite=overwrite))
+        path = merge_adapter(
+            MergeConfig(
+                model=model,
+                output_dir=out,
+                overwrite=overwrite,
+                allow_outside_data_dir=allow_outside_data,
+            )
+        )
     except (ValueError, RuntimeError) as exc:
         fail(str(exc))
         return
@@ -39,6 +47,7 @@ def gguf(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
     dtype: Annotated[str, typer.Option(help="f16 or f32.")] = "f16",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing folder.")] = False,
+    allow_outside_data: AllowOutsideData = False,
 ) -> None:
     """Write GGUF (+ Ollama Modelfile) for a llama-family model, checked by reloading it."""
     from character.export.gguf_export import GgufConfig, write_gguf
@@ -47,7 +56,13 @@ def gguf(
     try:
         folder = servable_folder(model)
         path = write_gguf(
-            GgufConfig(model_dir=folder, output_dir=out, dtype=dtype, overwrite=overwrite)  # type: ignore[arg-type]
+            GgufConfig(
+                model_dir=folder,
+                output_dir=out,
+                dtype=dtype,  # type: ignore[arg-type]
+                overwrite=overwrite,
+                allow_outside_data_dir=allow_outside_data,
+            )
         )
     except (ValueError, RuntimeError) as exc:
         fail(str(exc))

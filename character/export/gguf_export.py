@@ -16,6 +16,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from character.export.manifest import ExportManifest, versioned_dir, write_manifest
+from character.output_paths import allow_outside_field, check_config_outputs
 from character.progress import Progress, Reporter, as_progress
 
 SUPPORTED_ARCHITECTURES = ("llama",)
@@ -28,6 +29,7 @@ class UnsupportedArchitectureError(ValueError):
 class GgufConfig(BaseModel):
     model_dir: Path = Field(description="A full (merged) transformers model folder.")
     output_dir: Path
+    allow_outside_data_dir: bool = allow_outside_field()
     dtype: Literal["f32", "f16"] = "f16"
     overwrite: bool = False
     tolerance: float | None = Field(
@@ -95,6 +97,7 @@ def _tokenizer_fields(model_dir: Path) -> dict[str, Any]:
 
 def write_gguf(config: GgufConfig, reporter: Reporter | Progress | None = None) -> Path:
     """Write `<output_dir>/model.gguf` (+ Modelfile, manifest) and verify logits round-trip."""
+    check_config_outputs(config, claim=False)
     import gguf
     import torch
     from safetensors.torch import load_file

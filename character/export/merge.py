@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from character.export.manifest import ExportManifest, versioned_dir, write_manifest
+from character.output_paths import allow_outside_field, check_config_outputs
 from character.progress import Progress, Reporter, as_progress
 
 PROBE_CONVERSATION = [
@@ -27,6 +28,7 @@ class MergeConfig(BaseModel):
 
     model: str = Field(description="Adapter folder or reference, e.g. data/runs/<id>/dpo/adapter")
     output_dir: Path
+    allow_outside_data_dir: bool = allow_outside_field()
     overwrite: bool = False
     tolerance: float = Field(default=1e-3, description="Largest allowed logit difference.")
 
@@ -60,6 +62,7 @@ def set_persona_sampling(model: Any) -> None:
 
 def merge_adapter(config: MergeConfig, reporter: Reporter | Progress | None = None) -> Path:
     """Write `output_dir` (or a versioned sibling) with merged safetensors, tokenizer, manifest."""
+    check_config_outputs(config, claim=False)
     from character.models.loading import load_causal_lm
     from character.models.registry import local_paths, resolve
 

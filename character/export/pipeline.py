@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from character.export.gguf_export import GgufConfig, write_gguf
 from character.export.merge import MergeConfig, merge_adapter
+from character.output_paths import allow_outside_field, check_config_outputs
 from character.progress import Progress, Reporter
 
 
@@ -19,6 +20,7 @@ class ExportConfig(BaseModel):
     formats: list[str] = Field(default_factory=lambda: ["merged", "gguf"])
     gguf_dtype: str = "f16"
     output_dir: Path | None = None
+    allow_outside_data_dir: bool = allow_outside_field()
 
 
 def export_adapter_package(adapter: Path, out: Path) -> Path:
@@ -40,6 +42,7 @@ def export_adapter_package(adapter: Path, out: Path) -> Path:
 
 def run_export(config: ExportConfig, reporter: Reporter | Progress | None = None) -> dict[str, Any]:
     """Write each requested format under `output_dir` (each versioned, each with a manifest)."""
+    check_config_outputs(config)
     from character.models.registry import local_paths, resolve
     from character.settings import get_settings
 
@@ -57,12 +60,22 @@ def run_export(config: ExportConfig, reporter: Reporter | Progress | None = None
         artifacts.append({"path": str(path), "type": "export"})
     if "merged" in config.formats or "gguf" in config.formats:
         merged = merge_adapter(
-            MergeConfig(model=config.model, output_dir=root / "merged"), reporter
+            MergeConfig(
+                model=config.model,
+                output_dir=root / "merged",
+                allow_outside_data_dir=config.allow_outside_data_dir,
+            ),
+            reporter,
         )
         artifacts.append({"path": str(merged), "type": "export"})
     if "gguf" in config.formats and merged is not None:
         gguf = write_gguf(
-            GgufConfig(model_dir=merged, output_dir=root / "gguf", dtype=config.gguf_dtype),  # type: ignore[arg-type]
+            GgufConfig(
+                model_dir=merged,
+                output_dir=root / "gguf",
+                dtype=config.gguf_dtype,  # type: ignore[arg-type]
+                allow_outside_data_dir=config.allow_outside_data_dir,
+            ),
             reporter,
         )
         artifacts.append({"path": str(gguf.parent), "type": "export"})

@@ -27,6 +27,7 @@ from character.backends.base import SamplingParams
 from character.eval.bradley_terry import BASE_RATING, Comparison, Leaderboard, WinRate
 from character.eval.stats import Interval, wilson_interval
 from character.io import atomic_write_json
+from character.output_paths import allow_outside_field, check_config_outputs
 from character.progress import Progress, Reporter, as_progress
 from character.settings import get_settings
 
@@ -66,6 +67,7 @@ class RoundReportConfig(BaseModel):
     bootstrap_rounds: int = Field(default=1000, ge=1)
     seed: int = 0
     output_dir: Path | None = None
+    allow_outside_data_dir: bool = allow_outside_field()
 
 
 class ArenaSection(BaseModel):
@@ -275,6 +277,7 @@ def _retention(
             bootstrap_rounds=config.bootstrap_rounds,
             seed=config.seed,
             output_dir=(config.output_dir / "retention") if config.output_dir else None,
+            allow_outside_data_dir=config.allow_outside_data_dir,
         ),
         progress,
     )
@@ -418,6 +421,7 @@ def report_figure(report: RoundReport):  # noqa: ANN201
 
 def round_report(config: RoundReportConfig, reporter: Reporter | Progress | None = None) -> Path:
     """Run the three sections and write `round_report.json` + `round_report.plotly.json`."""
+    check_config_outputs(config)
     from character.eval.robustness import heldout_prompts
     from character.models.registry import local_paths, resolve
 

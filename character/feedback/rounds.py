@@ -19,8 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from character.feedback.training_data import FeedbackDataConfig, build_round_data
 from character.io import atomic_write_json, read_jsonl
+from character.output_paths import allow_outside_field, check_config_outputs
 from character.progress import Progress, Reporter, as_progress
 from character.settings import get_settings
+from character.training_guards import Epochs, LearningRate, PositiveFinite
 
 LINEAGE_FILE = "round.json"
 
@@ -41,9 +43,10 @@ class RoundConfig(BaseModel):
         default=None,
         description="Default: <checkpoints>/<persona>-round<N+1> (so the model list finds it).",
     )
-    learning_rate: float = Field(default=5e-5, gt=0)
-    beta: float = Field(default=0.1, gt=0)
-    epochs: float = Field(default=1.0, gt=0)
+    allow_outside_data_dir: bool = allow_outside_field()
+    learning_rate: LearningRate = 5e-5
+    beta: PositiveFinite = Field(default=0.1, le=100)
+    epochs: Epochs = 1.0
     batch_size: int = Field(default=4, ge=1)
     max_steps: int | None = Field(default=None, ge=1)
     max_length: int = Field(default=1024, ge=16)
@@ -92,6 +95,8 @@ def train_round(
     previous = _adapter_folder(config.previous_adapter)
     number = round_number(previous) + 1
     out = config.output_dir or get_settings().checkpoints / f"{config.persona}-round{number}"
+    # the default folder is marked too, so naming it later (to resume) is recognised as ours
+    check_config_outputs(config.model_copy(update={"output_dir": out}))
     data_dir = out / "data"
     dpo_path = data_dir / "round_dpo.jsonl"
     if config.resume and dpo_path.exists():
@@ -109,6 +114,7 @@ def train_round(
                 max_feedback_share=config.max_feedback_share,
                 seed=config.seed,
                 output_dir=data_dir,
+                allow_outside_data_dir=config.allow_outside_data_dir,
             ),
             progress,
         )
@@ -146,6 +152,7 @@ def train_round(
             persona=config.persona,
             model=str(previous),
             output_dir=out / "adapter",
+            allow_outside_data_dir=config.allow_outside_data_dir,
             learning_rate=config.learning_rate,
             beta=config.beta,
             epochs=config.epochs,

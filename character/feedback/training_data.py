@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from character.feedback.store import ErrorTag, FeedbackRecord, load_feedback
 from character.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
+from character.output_paths import allow_outside_field, check_config_outputs
 from character.progress import Progress, Reporter, as_progress
 from character.settings import get_settings
 
@@ -215,6 +216,7 @@ class FeedbackDataConfig(BaseModel):
     )
     seed: int = 0
     output_dir: Path | None = None
+    allow_outside_data_dir: bool = allow_outside_field()
 
 
 class FeedbackDataResult(BaseModel):
@@ -227,6 +229,7 @@ def build_round_data(
     config: FeedbackDataConfig, reporter: Reporter | Progress | None = None
 ) -> FeedbackDataResult:
     """Write `round_dpo.jsonl` and `round_sft.jsonl`: feedback rows capped at a share."""
+    check_config_outputs(config)
     progress = as_progress(reporter)
     progress.start_stage("feedback-data", total=3)
     records = [r for r in load_feedback(check_models=False) if r.persona == config.persona]

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from character.cli_support import fail, progress_reporter
+from character.cli_support import AllowOutsideData, error_text, fail, progress_reporter
 
 app = typer.Typer(
     help="Introspection: self-reflection and self-interaction data, then SFT on top of DPO.",
@@ -41,6 +41,7 @@ def generate(
     save_interval: Annotated[int, typer.Option(help="Rows per fsync'd flush.")] = 16,
     truncation: Annotated[str, typer.Option(help="Cut-off samples: drop or trim.")] = "drop",
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 123456,
+    allow_outside_data: AllowOutsideData = False,
 ) -> None:
     """Generate introspection data with the constitution in context (not in the stored rows)."""
     from pydantic import ValidationError
@@ -72,6 +73,7 @@ def generate(
             save_interval=save_interval,
             truncation=truncation,  # type: ignore[arg-type]
             seed=seed,
+            allow_outside_data_dir=allow_outside_data,
         )
         path = generate_introspection(cfg, reporter)
     except (
@@ -83,7 +85,7 @@ def generate(
         FileExistsError,
         ValueError,
     ) as exc:
-        fail(str(exc))
+        fail(error_text(exc))
         return
     finally:
         if hasattr(reporter, "close"):
@@ -107,6 +109,7 @@ def train(
     save_name: Annotated[str | None, typer.Option(help="Output name under checkpoints.")] = None,
     save_steps: Annotated[int, typer.Option(help="Checkpoint every N steps.")] = 50,
     load_in_4bit: Annotated[bool, typer.Option(help="QLoRA (CUDA only).")] = False,
+    allow_outside_data: AllowOutsideData = False,
 ) -> None:
     """SFT a LoRA adapter with the loss on every assistant turn, stacked on the merged DPO
     model; resumes from the last checkpoint of the same output folder."""
@@ -132,6 +135,7 @@ def train(
             save_name=save_name,
             save_steps=save_steps,
             load_in_4bit=load_in_4bit,
+            allow_outside_data_dir=allow_outside_data,
         )
         path = run_sft_training(cfg, reporter)
     except (
@@ -142,7 +146,7 @@ def train(
         ValueError,
         RuntimeError,
     ) as exc:
-        fail(str(exc))
+        fail(error_text(exc))
         return
     finally:
         if hasattr(reporter, "close"):

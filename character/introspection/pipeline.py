@@ -34,8 +34,10 @@ from character.introspection.generate import (
     run_dialogues,
 )
 from character.io import atomic_write_json
+from character.output_paths import SafeName, allow_outside_field, check_config_outputs
 from character.progress import Reporter, as_progress
 from character.settings import get_settings
+from character.training_guards import Epochs, LearningRate, LoraAlpha, LoraRank, PositiveFinite
 
 __all__ = [
     "IntrospectionGenerationConfig",
@@ -77,6 +79,7 @@ class IntrospectionGenerationConfig(BaseModel):
     max_context_chars: int = Field(default=6000, ge=500)
     seed: int = 123456
     output_path: Path | None = None
+    allow_outside_data_dir: bool = allow_outside_field()
     resume: bool = False
     overwrite: bool = Field(default=False, description="Start an existing output file over.")
     save_interval: int = Field(default=16, ge=1, description="Rows per fsync'd flush.")
@@ -109,15 +112,15 @@ class SftTrainingConfig(BaseModel):
         description="DPO adapter (merged exactly before training), a merged model folder, or a "
         "base model (default: CHARACTER_STUDENT_MODEL).",
     )
-    epochs: float = Field(default=1.0, gt=0)
+    epochs: Epochs = 1.0
     max_steps: int | None = Field(default=None, ge=1)
     batch_size: int = Field(default=16, ge=1, description="Effective batch (accumulated).")
     micro_batch_size: int | None = Field(default=None, ge=1)
-    learning_rate: float = Field(default=5e-5, gt=0)
+    learning_rate: LearningRate = 5e-5
     warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
     min_lr_rate: float = Field(default=0.1, ge=0, le=1)
-    lora_rank: int = Field(default=64, ge=1)
-    lora_alpha: int | None = Field(default=None, ge=1, description="Default 2 × rank.")
+    lora_rank: LoraRank = 64
+    lora_alpha: LoraAlpha | None = Field(default=None, description="Default 2 × rank.")
     lora_dropout: float = Field(default=0.0, ge=0, lt=1)
     target_modules: list[str] | None = Field(default=None, description="Default: all linear.")
     max_length: int = Field(default=1024, ge=16)
@@ -125,10 +128,11 @@ class SftTrainingConfig(BaseModel):
     save_steps: int = Field(default=50, ge=1)
     logging_steps: int = Field(default=1, ge=1)
     resume: bool = True
-    save_name: str | None = None
+    save_name: SafeName | None = None
     output_dir: Path | None = None
     merged_dir: Path | None = None
-    merge_tolerance: float = Field(default=1e-3, gt=0)
+    allow_outside_data_dir: bool = allow_outside_field()
+    merge_tolerance: PositiveFinite = 1e-3
     dtype: str = "auto"
     load_in_4bit: bool = False
 
@@ -192,6 +196,7 @@ def generate_introspection(
     Rows are appended (fsync'd) every `save_interval` samples; with `resume`, rows already in
     the file are kept and their prompts skipped. Filter counts go to `<output>.report.json`.
     """
+    check_config_outputs(config)
     progress = as_progress(reporter)
     const = constitution or resolve_constitution(config.persona)
     model_ref = config.teacher_model or get_settings().student_model
@@ -387,7 +392,9 @@ def run_sft_training(
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from character.training.setup import run_output_dir
 
+    check_config_outputs(config, claim=False)  # before any folder is made
     with run_output_dir(config.resolved_output_dir()) as out_dir:
+        check_config_outputs(config)  # refuses folders that are not ours, marks them ours
         return _train_sft(config, out_dir, as_progress(reporter), stop_requested)
 
 

@@ -53,6 +53,7 @@ from character.jobs.store import (
     write_status,
 )
 from character.progress import Reporter
+from character.redaction import redact_secrets
 
 
 def _as_spec(spec: JobSpec | dict[str, Any] | str | Path) -> JobSpec:
@@ -259,7 +260,11 @@ def read_progress(run_id: str) -> RunProgress:
         st = _as_it_ended(path.parent, RunStatus.model_validate_json(path.read_bytes()))
     except (OSError, ValueError):
         st = read_status(run_path(run_id))
-    return progress_from_status(st)
+    progress = progress_from_status(st)
+    # what the studio shows: a status.json from before redaction may still quote a key
+    progress.message = redact_secrets(progress.message or "") or progress.message
+    progress.error = redact_secrets(progress.error or "") or progress.error
+    return progress
 
 
 def read_metrics(run_id: str, *, since_line: int = 0) -> list[dict[str, Any]]:
@@ -279,7 +284,8 @@ def tail_log(run_id: str, lines: int = 200) -> str:
         size = fh.tell()
         fh.seek(max(0, size - 256 * 1024))
         data = fh.read().decode("utf-8", errors="replace")
-    return "\n".join(data.splitlines()[-lines:])
+    # log.txt is written redacted; this also covers logs written before that, and other hands
+    return redact_secrets("\n".join(data.splitlines()[-lines:]))
 
 
 def follow_log(run_id: str, poll_s: float = 0.5) -> Iterator[str]:
@@ -293,7 +299,7 @@ def follow_log(run_id: str, poll_s: float = 0.5) -> Iterator[str]:
                 chunk = fh.read()
                 pos = fh.tell()
             if chunk:
-                yield chunk.decode("utf-8", errors="replace")
+                yield redact_secrets(chunk.decode("utf-8", errors="replace"))
         st = read_status(path.parent)
         if st.state not in ACTIVE_STATES and st.state != RunState.QUEUED:
             break

@@ -183,11 +183,18 @@ def kind_resource(kind: str) -> Resource:
 
 def validate_spec(spec: JobSpec, source: str = "config") -> BaseModel:
     """The kind's typed config, or `JobConfigError` listing every problem."""
+    from character.output_paths import OutputPathError, check_config_outputs
+
     entry = get_job_kind(spec.kind)
     try:
-        return entry.config_model.model_validate(spec.config)
+        config = entry.config_model.model_validate(spec.config)
     except ValidationError as exc:
         raise JobConfigError(source, format_validation_errors(exc, "config")) from exc
+    try:  # refused before it is queued, not when the job starts writing
+        check_config_outputs(config, claim=False, defaults=False)
+    except OutputPathError as exc:
+        raise JobConfigError(source, [f"config.{exc}"]) from exc
+    return config
 
 
 def adapt_library_function(

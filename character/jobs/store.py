@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from character.io import append_jsonl, atomic_write_json, atomic_write_text, iter_jsonl
 from character.jobs.models import Artifact, Artifacts, JobSpec, RunState, RunStatus
+from character.redaction import SECRET_NAME, redact_data, redact_secrets
 from character.settings import get_settings
 
 RUN_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,150}$")
@@ -34,7 +35,7 @@ LOG = "log.txt"
 ARTIFACTS = "artifacts.json"
 PROVENANCE = "provenance.json"
 STOP_FLAG = "stop.flag"
-SECRET_KEY = re.compile(r"(api_?key|secret|password|passwd|(^|_)(auth_)?token$)", re.IGNORECASE)
+SECRET_KEY = SECRET_NAME
 
 HOST = socket.gethostname()
 
@@ -101,7 +102,8 @@ def run_lock(run_dir: Path) -> contextlib.AbstractContextManager[None]:
 
 
 def redact(value: Any) -> Any:
-    """Drop anything that looks like a secret before it reaches disk."""
+    """Drop anything that looks like a secret before it reaches disk: values of key-like
+    fields, and configured secret values wherever they appear in a string."""
     if isinstance(value, dict):
         return {
             k: ("<redacted>" if SECRET_KEY.search(str(k)) and v else redact(v))
@@ -109,6 +111,8 @@ def redact(value: Any) -> Any:
         }
     if isinstance(value, list):
         return [redact(v) for v in value]
+    if isinstance(value, str):
+        return redact_secrets(value)
     return value
 
 
@@ -159,7 +163,8 @@ def read_status_raw(run_dir: Path) -> RunStatus:
 
 
 def write_status(run_dir: Path, status: RunStatus) -> None:
-    atomic_write_json(run_dir / STATUS, status.model_dump(mode="json"))
+    """Messages and errors often quote exceptions, which may quote a key a server echoed."""
+    atomic_write_json(run_dir / STATUS, redact_data(status.model_dump(mode="json")))
 
 
 def read_status(run_dir: Path) -> RunStatus:
@@ -288,11 +293,11 @@ def append_log(run_dir: Path, message: str) -> None:
     """A timestamped line in log.txt (the worker's stdout/stderr land there too)."""
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
     with open(run_dir / LOG, "a", encoding="utf-8") as fh:
-        fh.write(f"[{stamp}] {message}\n")
+        fh.write(f"[{stamp}] {redact_secrets(message)}\n")
 
 
 def append_metrics(run_dir: Path, row: dict[str, Any]) -> None:
-    append_jsonl(run_dir / METRICS, [row])
+    append_jsonl(run_dir / METRICS, [redact_data(row)])
 
 
 def list_run_dirs(data_path: Path | None = None) -> list[Path]:

@@ -207,6 +207,9 @@ def run_worker(run_dir: Path, token: str | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from character.redaction import redact_std_streams
+
+    redact_std_streams()  # our stdout/stderr is log.txt: tracebacks and prints are redacted too
     args = sys.argv[1:] if argv is None else argv
     if not args:
         print("usage: python -m character.jobs.worker <run_dir> [token]", file=sys.stderr)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from character.backends.base import SamplingParams
 from character.constitution import Constitution, render_system_prompt, resolve_constitution
 from character.io import atomic_write_json
+from character.output_paths import allow_outside_field, check_config_outputs
 from character.persona_cards import (
     STYLES,
     CardVariant,
@@ -66,6 +67,7 @@ class AugmentConfig(BaseModel):
         default=0.2, description="A model rewrite must keep this share of the card's key words."
     )
     output_path: Path | None = None
+    allow_outside_data_dir: bool = allow_outside_field()
 
 
 def _keywords(c: Constitution) -> set[str]:
@@ -93,6 +95,7 @@ def augment_card(
     config: AugmentConfig, reporter: Reporter | Progress | None = None
 ) -> list[CardVariant]:
     """Rewrite the card in each style; save the variants next to the data (JSON)."""
+    check_config_outputs(config)
     from character.models.registry import get_backend
 
     progress = as_progress(reporter)

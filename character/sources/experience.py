@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from character.backends.base import SamplingParams
 from character.io import append_jsonl, atomic_write_json, load_models_jsonl, read_jsonl
+from character.output_paths import allow_outside_field, check_config_outputs
 from character.progress import Progress, Reporter, as_progress
 from character.settings import get_settings
 
@@ -97,6 +98,7 @@ class ExperienceConfig(BaseModel):
     max_new_tokens: int = 200
     seed: int = 0
     output_path: Path | None = None
+    allow_outside_data_dir: bool = allow_outside_field()
     resume: bool = False
 
     @model_validator(mode="after")
@@ -382,6 +384,7 @@ def generate_experiences(
     config: ExperienceConfig, reporter: Reporter | Progress | None = None
 ) -> Path:
     """Write SFT conversations (`ExperienceRow` JSON lines) and `<output>.stats.json`."""
+    check_config_outputs(config)
     from character.models.registry import get_backend
 
     progress = as_progress(reporter)

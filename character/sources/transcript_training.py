@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from character.io import DataFileError, atomic_write_json, iter_jsonl
+from character.output_paths import allow_outside_field, check_config_outputs
 from character.progress import Progress, Reporter, as_progress
 from character.settings import get_settings
 from character.sources.transcripts import (
@@ -31,6 +32,7 @@ from character.sources.transcripts import (
     normalise_speaker,
     write_speaker_texts,
 )
+from character.training_guards import Epochs, LearningRate, LoraRank
 
 DATA_DIR = "data"
 EVAL_FILE = "transcript_eval.json"
@@ -68,16 +70,17 @@ class TranscriptTrainConfig(BaseModel):
     batch_size: int = Field(default=4, ge=1, description="Rows per device step.")
     gradient_accumulation: int = Field(default=1, ge=1)
     max_length: int = Field(default=512, ge=16)
-    epochs: float = Field(default=3.0, gt=0)
+    epochs: Epochs = 3.0
     max_steps: int | None = Field(default=None, ge=1)
-    learning_rate: float = Field(
-        default=2e-4, gt=0, description="Higher than the recipe's 5e-5: transcripts are small."
+    learning_rate: LearningRate = Field(
+        default=2e-4, description="Higher than the recipe's 5e-5: transcripts are small."
     )
-    lora_rank: int = Field(default=16, ge=1)
+    lora_rank: LoraRank = 16
     save_steps: int = Field(default=50, ge=1)
     seed: int = 0
     resume: bool = True
     output_dir: Path | None = Field(default=None, description="Default checkpoints/<target>-...")
+    allow_outside_data_dir: bool = allow_outside_field()
 
     def resolved_output_dir(self) -> Path:
         if self.output_dir is not None:
@@ -143,6 +146,7 @@ def train_on_transcripts(
     """Import, build the dataset and train; returns the adapter folder (local) or the Tinker
     output folder. Everything lands under one output folder, so evaluation finds the holdout."""
     progress = as_progress(reporter)
+    check_config_outputs(config)  # creates the folder and marks it ours
     out_dir = config.resolved_output_dir()
     progress.start_stage("transcripts: import", message=str(config.data_folder))
     from character.training.setup import run_output_dir
@@ -173,6 +177,7 @@ def train_on_transcripts(
                 max_steps=config.max_steps,
                 max_length=config.max_length,
                 output_dir=out_dir / "tinker",
+                allow_outside_data_dir=config.allow_outside_data_dir,
                 save_every=config.save_steps,
                 seed=config.seed,
                 resume=config.resume,
@@ -201,6 +206,7 @@ def train_on_transcripts(
             seed=config.seed,
             resume=config.resume,
             output_dir=out_dir,
+            allow_outside_data_dir=config.allow_outside_data_dir,
         ),
         progress,
         stop_requested,

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from character.cli_support import fail
+from character.cli_support import AllowOutsideData, fail
 
 app = typer.Typer(
     help="Train and sample on Tinker (remote LoRA), with a preflight before any spending.",
@@ -208,14 +208,21 @@ def download(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the PEFT adapter.")],
     overwrite: Annotated[bool, typer.Option(help="Replace an existing folder.")] = False,
     base_url: BaseUrl = None,
+    allow_outside_data: AllowOutsideData = False,
 ) -> None:
     """Download an exported adapter as a standard local PEFT folder."""
     from character.tinker.errors import TinkerError
     from character.tinker.weights import download_adapter
 
     try:
-        folder = download_adapter(path, out, base_url=base_url, overwrite=overwrite)
-    except (TinkerError, FileExistsError) as exc:
+        folder = download_adapter(
+            path,
+            out,
+            base_url=base_url,
+            overwrite=overwrite,
+            allow_outside_data_dir=allow_outside_data,
+        )
+    except (TinkerError, FileExistsError, ValueError) as exc:
         fail(str(exc))
         return
     console.print(f"Adapter saved to {folder}")

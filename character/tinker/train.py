@@ -24,7 +24,9 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from character.io import append_jsonl, atomic_write_json, iter_jsonl
+from character.output_paths import allow_outside_field, check_config_outputs
 from character.progress import Progress, Reporter, as_progress
+from character.redaction import redact_secrets
 from character.settings import get_settings
 from character.tinker.data import (
     Sequence,
@@ -82,6 +84,7 @@ class TinkerTrainingConfig(BaseModel):
     max_steps: int | None = Field(default=None, ge=1)
     max_length: int = Field(default=2048, ge=16)
     output_dir: Path | None = None
+    allow_outside_data_dir: bool = allow_outside_field()
     save_every: int = Field(
         default=20, ge=1, validation_alias=AliasChoices("save_every", "save_steps")
     )
@@ -276,6 +279,7 @@ def run_tinker_training(
     Raises our plain-word Tinker errors; on network loss or a failed remote job the error says
     the run is resumable (call again with `resume=True` and the same `output_dir`).
     """
+    check_config_outputs(config)
     from character.tinker.preflight import check_model, probe_reachable, server_models
     from character.tinker.tokenizer import load_tokenizer
 
@@ -425,7 +429,7 @@ def _record_failure(out: Path, exc: TinkerError, state: str | None) -> None:
         {
             "status": "interrupted",
             "error_kind": exc.kind,
-            "error": str(exc),
+            "error": redact_secrets(str(exc)),  # a server may echo the key in its reply
             "resumable": state is not None or exc.kind != "unsupported_model",
             "resume_from": state,
             "time": time.time(),

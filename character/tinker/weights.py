@@ -65,13 +65,21 @@ def download_adapter(
     api_key: str | None = None,
     timeout_s: float = 120.0,
     overwrite: bool = False,
+    allow_outside_data_dir: bool = False,
 ) -> Path:
-    """Download an `external_weights` checkpoint into `out_dir` as a PEFT LoRA folder."""
+    """Download an `external_weights` checkpoint into `out_dir` as a PEFT LoRA folder.
+
+    `out_dir` must be inside the data folder unless `allow_outside_data_dir`; `overwrite`
+    replaces only a folder one of our runs or downloads made."""
     import httpx
 
+    from character.output_paths import check_location, check_output_dir
     from character.tinker.preflight import probe_reachable, resolve_api_key, resolve_base_url
 
     out = Path(out_dir)
+    check_location(out, "out_dir", allow_outside=allow_outside_data_dir)
+    if overwrite:
+        check_output_dir(out, "out_dir", allow_outside=allow_outside_data_dir)
     if "/sampler_weights/" in tinker_path:
         raise TinkerCheckpointError(
             f"{tinker_path} is a sampler checkpoint, which Tinker cannot export.",

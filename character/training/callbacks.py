@@ -1,5 +1,6 @@
-"""A Trainer callback that turns HF logs into our metrics.jsonl rows and progress events, and
-turns a stop request into "finish this step, save a checkpoint, return"."""
+"""A Trainer callback that turns HF logs into our metrics.jsonl rows and progress events, turns
+a stop request into "finish this step, save a checkpoint, return", and stops training with
+`NonFiniteTrainingError` at the first NaN or infinite loss or gradient norm."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from transformers import TrainerCallback
 
 from character.io import append_jsonl
 from character.progress import Progress, Reporter, as_progress
+from character.training_guards import check_finite_logs
 
 
 class MetricsCallback(TrainerCallback):
@@ -69,6 +71,8 @@ class MetricsCallback(TrainerCallback):
         self._last_step = state.global_step
         append_jsonl(self.path, [row], fsync=False)
         self.last_row = row
+        # after the row is written (it shows the bad step), before anything is saved
+        check_finite_logs(logs, state.global_step, args.learning_rate)
         shown = {
             k: row[k]
             for k in ("loss", "rewards/margins", "rewards/accuracies", "tokens_per_s")

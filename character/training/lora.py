@@ -57,6 +57,21 @@ def resolve_target_modules(model: Any, requested: str | list[str] | None = ALL_L
     return wanted
 
 
+def lora_parameter_count(model: Any, rank: int, targets: list[str]) -> int:
+    """Trainable parameters LoRA adds: `rank × (in + out)` for every targeted linear layer."""
+    output = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    wanted = set(targets)
+    total = 0
+    for full, module in model.named_modules():
+        if not _is_linear(module) or module is output:
+            continue
+        if any(part in full.lower() for part in EXCLUDED_PARTS):
+            continue
+        if full.rsplit(".", 1)[-1] in wanted:
+            total += rank * (int(module.in_features) + int(module.out_features))
+    return total
+
+
 def build_lora_config(
     model: Any,
     *,
@@ -64,14 +79,23 @@ def build_lora_config(
     alpha: int | None = None,
     dropout: float = 0.0,
     target_modules: str | list[str] | None = ALL_LINEAR,
+    available_bytes: int | None = None,
 ) -> Any:
     """A PEFT `LoraConfig` for causal LM training; `alpha` defaults to 2 × rank (the recipe's
-    64/128)."""
+    64/128). Refuses, before anything is allocated, a rank whose weights, gradients and Adam
+    states would not fit in the free memory (`available_bytes`, default: measured)."""
     from peft import LoraConfig
+
+    from character.training_guards import check_lora_memory
 
     if rank < 1:
         raise ValueError(f"LoRA rank must be at least 1, got {rank}")
+    if alpha is not None and alpha < 1:
+        raise ValueError(f"LoRA alpha must be at least 1, got {alpha}")
     targets = resolve_target_modules(model, target_modules)
+    check_lora_memory(
+        model, rank, lora_parameter_count(model, rank, targets), available_bytes=available_bytes
+    )
     return LoraConfig(
         r=rank,
         lora_alpha=alpha if alpha is not None else 2 * rank,

@@ -108,9 +108,11 @@ def check_checkpoint_base(checkpoint: Path, base_path: str) -> None:
 def finalize_adapter(trainer: Any, tokenizer: Any, output_dir: Path | str, base: str) -> Path:
     """Save the trained adapter as a standard PEFT folder with our base-architecture record."""
     from character.models.loading import write_adapter_meta
+    from character.training_guards import check_finite_parameters
 
     out = Path(output_dir)
     model = trainer.model
+    check_finite_parameters(model)  # a diverged adapter is an error, never "Adapter saved"
     adapters = getattr(model, "peft_config", {})
     if len(adapters) > 1 and "default" in adapters:
         # Continuing an adapter adds a frozen "ref" copy (TRL); save only the trained one.

@@ -179,6 +179,8 @@ def render_detail(run_id: str) -> None:
     _artifacts(run_id)
     if p.kind == "pipeline" and not live:
         _pipeline_result(run_id)
+    if p.state == RunState.SUCCEEDED:
+        _next_steps(run_id)
     if p.kind == "tinker.train":
         from studio.tinker_ui import render_tinker_run
 
@@ -272,7 +274,35 @@ def _pipeline_result(run_id: str) -> None:
             "**Trained adapters** (the last one is the finished character):  \n"
             + "  \n".join(f"- {n}: `{a}`" for n, a in adapters)
         )
-        st.page_link("studio/views/models.py", label="Chat with the trained model", icon="💬")
+
+
+def _next_steps(run_id: str) -> None:
+    """Links that open the other pages on this run's finished adapter and persona."""
+    from character.jobs.latest import final_adapter, run_adapters
+    from studio.selection import page_link
+
+    final = final_adapter(run_adapters(run_id))
+    if final is None:
+        return
+    targets = {"model": str(final.path)}
+    if final.persona:
+        targets["persona"] = final.persona
+    st.markdown(
+        f"**Next:** try the finished adapter `{final.path.name}` ({final.name or 'adapter'})"
+    )
+    cols = st.columns(4)
+    for col, (page, label, icon) in zip(
+        cols,
+        (
+            ("studio/views/models.py", "Chat with the trained model", ":material/chat:"),
+            ("studio/views/arena.py", "Compare it in the Arena", ":material/swords:"),
+            ("studio/views/evaluation.py", "Evaluate it", ":material/analytics:"),
+            ("studio/views/export.py", "Export or download it", ":material/package_2:"),
+        ),
+        strict=True,
+    ):
+        with col:
+            page_link(page, label, icon, **targets)
 
 
 def live_detail(run_id: str, every_s: float) -> None:

@@ -20,6 +20,7 @@ from studio.common import (
     run_safely,
     sampling_controls,
 )
+from studio.selection import page_link, persona_picker_default, remember_persona
 
 MAX_ROWS = 5000  # rows read from a dataset for browsing; larger files show their first rows
 
@@ -35,7 +36,15 @@ pairs_tab, browse_tab = st.tabs(["Teacher vs student", "Browse datasets"])
 with pairs_tab:
     if not known:
         st.warning("No constitution yet: create one in the Constitution editor first.")
-    persona = st.selectbox("Persona", list(known), key="dp_persona")
+    persona_picker_default("dp_persona", list(known))
+    persona = st.selectbox(
+        "Persona",
+        list(known),
+        key="dp_persona",
+        on_change=remember_persona,
+        args=("dp_persona",),
+        help="The persona you worked on last is picked for you.",
+    )
     c = None
     if persona:
         try:
@@ -107,6 +116,13 @@ with pairs_tab:
             st.session_state["dp_pairs"] = [
                 (p, t[0], s[0]) for p, t, s in zip(prompts_text, t_out, s_out, strict=True)
             ]
+    if persona:
+        page_link(
+            "studio/views/training.py",
+            f"Train {persona} on data like this",
+            ":material/rocket_launch:",
+            persona=persona,
+        )
     check_pair = None
     if has_module("character.distillation.filters"):
         from character.distillation.filters import check_pair

@@ -9,6 +9,7 @@ from pathlib import Path
 import streamlit as st
 
 from studio.common import data_files, rel, run_safely, settings
+from studio.selection import adapter_name_for, current_model, default_option
 
 FORMAT_HELP = {
     "merged": "Merged safetensors: the adapter folded into its base (checked by comparing logits).",
@@ -26,12 +27,19 @@ def _page() -> None:
         "manifest with its lineage and file hashes; an existing folder is never overwritten."
     )
     adapters = run_safely(known_adapters, "list the adapters") or {}
+    made = adapter_name_for(current_model(), adapters)  # the adapter the user just trained
     export_tab, serve_tab = st.tabs(["Export", "Serve"])
     with export_tab:
         if not adapters:
             st.info("No adapters in the data folder yet: train one on the Training launcher page.")
         else:
-            name = st.selectbox("Adapter", list(adapters), key="ex_adapter")
+            default_option("ex_adapter", list(adapters), made)
+            name = st.selectbox(
+                "Adapter",
+                list(adapters),
+                key="ex_adapter",
+                help="The adapter you trained last is picked for you.",
+            )
             formats = st.multiselect(
                 "Formats",
                 list(FORMAT_HELP),
@@ -76,6 +84,7 @@ def _page() -> None:
 
     with serve_tab:
         choices = ["smollm2-135m", *adapters]
+        default_option("ex_serve_ref", choices, made)
         ref = st.selectbox("Model or adapter to serve", choices, key="ex_serve_ref")
         port = st.number_input("Port", 1024, 65535, 8000, key="ex_port")
         target = str(adapters[ref]) if ref in adapters else ref

@@ -11,6 +11,7 @@ from character.constitution import list_constitutions, load_constitution
 from character.persona_prompt import persona_conversation
 from character.settings import EMBEDDED_MODEL
 from studio.common import cached_backend, has_module, model_picker, run_safely, sampling_controls
+from studio.selection import adapter_name_for, current_model, default_option, page_link
 
 st.title("Models")
 st.caption(
@@ -40,7 +41,9 @@ for name, path in adapters.items():
     )
 st.dataframe(rows, hide_index=True, width="stretch")
 
+made = current_model()  # the adapter the user just trained (or picked last)
 if adapters:
+    default_option("mdl_lineage", list(adapters), adapter_name_for(made, adapters))
     pick = st.selectbox("Lineage of adapter", list(adapters), key="mdl_lineage")
     if has_module("character.jobs.index"):
         from character.jobs.index import lineage
@@ -76,7 +79,7 @@ chat_tab, side_tab = st.tabs(["Chat", "Base vs tuned"])
 with chat_tab:
     c1, c2 = st.columns(2)
     with c1:
-        chat_model = model_picker("Model", key="mdl_chat_model")
+        chat_model = model_picker("Model", key="mdl_chat_model", default=made, remember=True)
     persona = c2.selectbox(
         "System prompt",
         personas,
@@ -113,7 +116,9 @@ with side_tab:
     with c1:
         left = model_picker("Left (e.g. the base model)", key="mdl_left")
     with c2:
-        right = model_picker("Right (e.g. the trained adapter)", key="mdl_right")
+        right = model_picker(
+            "Right (e.g. the trained adapter)", key="mdl_right", default=made, remember=True
+        )
     side_persona = st.selectbox("System prompt for both", personas, key="mdl_side_persona")
     prompt = st.text_area("Prompt", "What do you do on a rainy day?", key="mdl_side_prompt")
     side_params = sampling_controls("mdl_side")
@@ -144,6 +149,4 @@ if has_module("character.export"):
         "adapter alone; each export runs as a job with a manifest."
     )
     if (Path(__file__).parent / "export.py").exists():
-        st.page_link(
-            "studio/views/export.py", label="Open Export & serve", icon=":material/package_2:"
-        )
+        page_link("studio/views/export.py", "Open Export & serve", ":material/package_2:")

@@ -28,6 +28,7 @@ from character.preflight_checks import (
     estimate_training_memory,
 )
 from studio.common import coming_soon, data_files, model_picker, rel, run_safely
+from studio.selection import page_link, persona_picker_default, remember_persona, set_persona
 from studio.tinker_ui import WHERE_HELP, WHERE_LOCAL, WHERE_TINKER, render_tinker_launcher
 
 # Material icons ship with Streamlit; emoji need a colour-emoji font the machine may lack.
@@ -92,8 +93,14 @@ if kind != "demo.count":
     personas = list(list_constitutions())
     if not personas:
         st.warning("No constitution yet: write one in the Constitution editor first.")
+    persona_picker_default("tl_persona", personas)
     persona = st.selectbox(
-        "Persona", personas, key="tl_persona", help="The constitution the model should learn."
+        "Persona",
+        personas,
+        key="tl_persona",
+        on_change=remember_persona,
+        args=("tl_persona",),
+        help="The constitution the model should learn (the one you worked on last).",
     )
 
 overrides: dict[str, Any] = {}
@@ -223,5 +230,11 @@ if st.button("Launch", key="tl_launch", type="primary", disabled=blocked):
     run_id = run_safely(lambda: submit(spec), "start the run", "Check the settings above.")
     if run_id:
         st.session_state["runs_selected"] = run_id
+        set_persona(persona)
         st.success(f"Started run `{run_id}`.")
-        st.page_link("studio/views/runs.py", label="Follow it on the Runs page", icon="📈")
+        page_link(
+            "studio/views/runs.py",
+            "Follow it on the Runs page",
+            ":material/monitoring:",
+            run=run_id,
+        )

@@ -25,10 +25,13 @@ NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 class ConstitutionError(ValueError):
     """A constitution could not be loaded or is invalid. `problems` lists every issue."""
 
-    def __init__(self, source: str, problems: list[str]) -> None:
+    def __init__(self, source: str, problems: list[str], fields: list[str] | None = None) -> None:
         self.source = source
         self.problems = problems
-        body = "\n".join(f"  - {p}" for p in problems)
+        self.fields = fields or []
+        """Field paths as the file spells them (`traits.1.trait`), one per problem when known."""
+        where = [f" [{f}]" if f else "" for f in self.fields] + [""] * len(problems)
+        body = "\n".join(f"  - {p}{w}" for p, w in zip(problems, where, strict=False))
         super().__init__(f"Invalid constitution {source}:\n{body}")
 
 
@@ -43,17 +46,18 @@ class Trait(BaseModel):
     )
     additional_questions: list[str] = Field(default_factory=list)
 
-    @field_validator("trait")
+    @field_validator("trait", mode="before")
     @classmethod
-    def _strip_trait(cls, v: str) -> str:
-        return v.strip()
+    def _strip_trait(cls, v: object) -> object:
+        # Before the length check, so "   " is an empty trait, not a 3-character one.
+        return v.strip() if isinstance(v, str) else v
 
     @field_validator("questions", "additional_questions")
     @classmethod
     def _clean_questions(cls, v: list[str]) -> list[str]:
         cleaned = [q.strip() for q in v]
         if any(not q for q in cleaned):
-            raise ValueError("questions must not be empty strings")
+            raise ValueError("contain an empty question")
         return cleaned
 
     def all_questions(self) -> list[str]:
@@ -285,12 +289,13 @@ def render_system_prompt(
 # Loading and saving
 
 
-def _format_validation_error(exc: ValidationError) -> list[str]:
-    problems = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        problems.append(f"field '{loc}': {err['msg']}")
-    return problems
+def _validation_error(source: str, exc: ValidationError) -> ConstitutionError:
+    """Problems with the editor's labels, counted from 1 ("Trait 2: the trait text is
+    empty"); the file's field paths ride along for the CLI's message."""
+    from character.plain_errors import CONSTITUTION_LABELS, plain_problems
+
+    fields = [".".join(str(p) for p in err["loc"]) for err in exc.errors()]
+    return ConstitutionError(source, plain_problems(exc, CONSTITUTION_LABELS), fields)
 
 
 def constitution_from_data(
@@ -310,7 +315,7 @@ def constitution_from_data(
     try:
         return Constitution.model_validate(data)
     except ValidationError as exc:
-        raise ConstitutionError(source, _format_validation_error(exc)) from exc
+        raise _validation_error(source, exc) from exc
 
 
 def parse_constitution_text(

@@ -93,7 +93,7 @@ def render_drafts(current: Constitution | None) -> None:
                 convs = [persona_conversation(c, p, model) for p in prompts]
                 with st.spinner(f"{c.name}: answering {len(prompts)} prompts…"):
                     out = run_safely(lambda cv=convs: backend.generate(cv, params), "sample")
-                answers.append([o[0].text for o in out] if out else ["–"] * len(prompts))
+                answers.append([o[0].display_text() for o in out] if out else ["–"] * len(prompts))
             st.session_state["dr_answers"] = (left, right, prompts, answers)
     if "dr_answers" in st.session_state:
         lname, rname, prompts, (la, ra) = st.session_state["dr_answers"]

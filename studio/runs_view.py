@@ -174,8 +174,7 @@ def render_detail(run_id: str) -> None:
             )
     else:
         st.caption("Charts appear when the run reports its first metrics.")
-    with st.expander("Log (last lines)", expanded=live):
-        st.code(tail_log(run_id, 40) or "(empty)", language=None)
+    _log(run_id, live)
     _artifacts(run_id)
     if p.kind == "pipeline" and not live:
         _pipeline_result(run_id)
@@ -186,6 +185,30 @@ def render_detail(run_id: str) -> None:
 
         st.divider()
         render_tinker_run(run_id)
+
+
+def _log(run_id: str, live: bool) -> None:
+    """The log in plain words: warnings and raw trainer output stay in the file (download it
+    for everything), the page says how many were folded away and the trainer's numbers."""
+    from character.jobs.log_view import plain_log
+
+    view = plain_log(tail_log(run_id, 400), max_lines=40)
+    with st.expander("Log (last lines)", expanded=live):
+        if view.trainer_numbers and view.numbers_in_words():
+            st.markdown(f"**Latest training numbers:** {view.numbers_in_words()}")
+        st.code("\n".join(view.lines) or "(empty)", language=None)
+        if view.hidden_note():
+            st.caption(view.hidden_note())
+        log_file = run_dir(run_id) / "log.txt"
+        if log_file.exists():
+            st.download_button(
+                "Download the full log",
+                log_file.read_bytes(),
+                file_name=f"{run_id}-log.txt",
+                mime="text/plain",
+                key=f"log_dl_{run_id}",
+                icon=":material/download:",
+            )
 
 
 def _artifacts(run_id: str) -> None:
@@ -227,6 +250,8 @@ def _pipeline_result(run_id: str) -> None:
     import json
     from pathlib import Path
 
+    from character.backends.base import trim_to_word
+
     summary = _pipeline_summary(run_id)
     if summary is None:
         return
@@ -266,7 +291,8 @@ def _pipeline_result(run_id: str) -> None:
             for name, row in models.items():
                 for s in row.get("samples", [])[:2]:
                     st.markdown(f"**{name}** · _{s.get('prompt', '')}_")
-                    st.write(s.get("answer", "") or "–")
+                    answer = s.get("answer", "") or "–"
+                    st.write(trim_to_word(answer) if s.get("cut_off") else answer)
     adapters = [(name, stages.get(name, {}).get("adapter")) for name in ("dpo", "sft")]
     adapters = [(n, a) for n, a in adapters if a]
     if adapters:

@@ -100,8 +100,19 @@ def test_invalid_constitution_lists_every_problem_and_keeps_file(tmp_path: Path)
     with pytest.raises(ConstitutionError) as info:
         write_constitution_text(bad, good)
     problems = "\n".join(info.value.problems)
-    for field in ("'name'", "'traits.0.trait'", "'traits.1.questions'", "'directives'", "'colour'"):
-        assert field in problems, (field, problems)
+    # In the editor's words, counted from 1; the file's field paths ride along.
+    for label in (
+        "Persona id must be",
+        "Trait 1: the trait text is too short (at least 3 characters)",
+        "Questions for trait 2 contain an empty question",
+        "Directives must be a list",
+        "Field 'colour' is not a field this form knows",
+    ):
+        assert label in problems, (label, problems)
+    assert "traits.0" not in problems
+    for field in ("name", "traits.0.trait", "traits.1.questions", "directives", "colour"):
+        assert field in info.value.fields
+        assert f"[{field}]" in str(info.value)
     assert len(info.value.problems) >= 5
     assert good.read_bytes() == before  # nothing overwritten
 

@@ -52,17 +52,18 @@ def test_editor_validates_live_naming_fields_and_saves(constitutions: Path) -> N
 
     at.text_input(key="ed_name").set_value("Bad Name").run()
     errors = " ".join(e.value for e in at.error)
-    assert "field 'name'" in errors
+    assert "Persona id must be" in errors and "'name'" not in errors
     assert at.button(key="ed_save").disabled
 
     at.text_input(key="ed_name").set_value("bee2").run()
     at.button(key="ed_add").click().run()
     at.text_input(key="ed_trait_2").set_value("I").run()
-    assert "traits.2.trait" in " ".join(e.value for e in at.error)
+    errors = " ".join(e.value for e in at.error)
+    assert "Trait 3: the trait text is too short" in errors and "traits.2" not in errors
     at.button(key="ed_rm_2").click().run()
     assert not at.error
     at.text_area(key="ed_more").set_value("attributes: [oops").run()
-    assert "more fields" in " ".join(e.value for e in at.error)
+    assert "More fields: the YAML has a syntax error" in " ".join(e.value for e in at.error)
     at.text_area(key="ed_more").set_value("attributes:\n  interests: [honey]\n").run()
 
     at.radio(key="ed_fmt").set_value("yaml")
@@ -137,13 +138,20 @@ def test_launcher_checks_block_a_bad_config_and_launch_creates_a_job(
         assert "pairs: 12" in at.code[0].value
     at.radio(key="tl_kind").set_value("Step 2 · train the student on the pairs (DPO)").run()
     # No pairs file yet: the config is refused with the field named and launch is disabled.
-    assert any("dataset_path" in e.value for e in at.error)
+    errors = " ".join(e.value for e in at.error)
+    assert "Pairs file is missing" in errors and "dataset_path" not in errors
     assert at.button(key="tl_launch").disabled
     assert "kind: distill.train" in at.code[0].value
 
     at.radio(key="tl_kind").set_value("Step 1 · generate teacher/student pairs").run()
     names = " ".join(m.value for m in at.markdown)
-    assert "chat template" in names and "pad token" in names
+    assert "**Chat format**" in names and "**Knowing when to stop**" in names
+    assert "`chat template`" in names and "`pad token`" in names  # folded technical details
+    # Every knob has a plain label and help; the job file's name is in the help.
+    assert at.number_input(key="tl_distill.generate_demo_pair_count").label == (
+        "Answer pairs to generate"
+    )
+    assert "`pair_count`" in at.number_input(key="tl_distill.generate_demo_pair_count").help
     assert any("8 pairs is very small" in w.value for w in at.warning)
     assert "persona: beekeeper" in at.code[0].value
 

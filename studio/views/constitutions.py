@@ -85,15 +85,17 @@ def _collect() -> tuple[dict[str, Any], list[str]]:
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark else ""
-            problems.append(f"field 'more fields': YAML syntax error{where}")
+            problems.append(f"More fields: the YAML has a syntax error{where}")
             more = None
         if isinstance(more, dict):
             data.update({k: v for k, v in more.items() if k in ("attributes", "behaviors")})
             for k in more:
                 if k not in ("attributes", "behaviors"):
-                    problems.append(f"field 'more fields.{k}': only attributes and behaviors")
+                    problems.append(
+                        f"More fields: '{k}' is not allowed (only attributes and behaviors)"
+                    )
         elif more is not None:
-            problems.append("field 'more fields': expected a mapping with attributes/behaviors")
+            problems.append("More fields: write 'attributes:' and/or 'behaviors:' with lines below")
     return data, problems
 
 
@@ -418,9 +420,9 @@ with try_tab:
         backend = run_safely(lambda: cached_backend(model), f"load model {model}")
         if backend is not None:
             with st.spinner("Sampling…"):
-                reply = run_safely(lambda: backend.chat(conv, params), "sample a reply")
+                reply = run_safely(lambda: backend.reply(conv, params), "sample a reply")
             if reply is not None:
-                st.session_state["try_reply"] = reply
+                st.session_state["try_reply"] = reply.display_text()
     if "try_reply" in st.session_state:
         with st.chat_message("assistant"):
             st.write(st.session_state["try_reply"])

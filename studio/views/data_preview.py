@@ -131,10 +131,10 @@ with pairs_tab:
         left, right = st.columns(2)
         box = left.container(border=True)
         box.markdown(":green[**Chosen — teacher with constitution**]")
-        box.write(chosen.text or "(empty)")
+        box.write(chosen.display_text() or "(empty)")
         box = right.container(border=True)
         box.markdown(":red[**Rejected — student without it**]")
-        box.write(rejected.text or "(empty)")
+        box.write(rejected.display_text() or "(empty)")
         if check_pair is not None:
             reason, detail = check_pair(chosen, rejected, prompt=prompt)
             if reason:

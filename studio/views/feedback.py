@@ -334,7 +334,15 @@ def _page() -> None:
                 key="fb_r_share",
                 help="A few raters' taste should not swamp the distilled data.",
             )
-            steps = st.number_input("Max steps (0 = one epoch)", 0, 10000, 0, key="fb_r_steps")
+            steps = st.number_input(
+                "Training steps (0 = one pass over the data)",
+                0,
+                10000,
+                0,
+                key="fb_r_steps",
+                help="How many updates to make; each looks at a few pairs. 0 makes one pass "
+                "over all pairs.",
+            )
             if st.button("Launch round", key="fb_r_launch", type="primary"):
                 cfg = {
                     "persona": r_persona,

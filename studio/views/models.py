@@ -102,7 +102,9 @@ with chat_tab:
         if backend is not None:
             with st.spinner("Thinking…"):
                 reply = run_safely(
-                    lambda: backend.chat(_conversation(persona, history, chat_model), params),
+                    lambda: backend.reply(
+                        _conversation(persona, history, chat_model), params
+                    ).display_text(),
                     "reply",
                 )
             if reply is not None:
@@ -130,7 +132,8 @@ with side_tab:
             if backend is not None:
                 with st.spinner(f"Sampling {ref}…"):
                     out[side] = run_safely(
-                        lambda b=backend, c=conv: b.chat(c, side_params), "sample"
+                        lambda b=backend, c=conv: b.reply(c, side_params).display_text(),
+                        "sample",
                     )
         st.session_state["mdl_side_out"] = (left, right, out)
     if "mdl_side_out" in st.session_state:

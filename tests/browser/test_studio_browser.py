@@ -352,7 +352,7 @@ def test_newcomer_designs_previews_trains_and_sees_the_result(studio: str, brows
     _open(d, studio, "constitutions", "Constitution editor")
     _wait_text(d, r"Valid: 2 traits")
     _type(_input(d, "Persona id"), "Gardener Bad")
-    _wait_text(d, r"field 'name'")
+    _wait_text(d, r"Persona id must be")
     _shot(d, "02_editor_validation")
     _type(_input(d, "Persona id"), "gardener")
     _wait_text(d, r"Valid: 2 traits")

@@ -145,8 +145,11 @@ def plain_problems(
     out: list[str] = []
     for err in exc.errors():
         loc = tuple(err.get("loc", ()))
-        label = field_label(loc, labels or {})
         reason = plain_reason(err)
+        if not loc:  # a check of the whole form: its message says it all
+            out.append(reason[:1].upper() + reason[1:])
+            continue
+        label = field_label(loc, labels or {})
         sep = ": " if label.rstrip().endswith(")") or reason[:1].isupper() else " "
         text = f"{label}{sep}{reason}"
         if with_path:

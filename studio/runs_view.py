@@ -175,7 +175,7 @@ def render_detail(run_id: str) -> None:
     else:
         st.caption("Charts appear when the run reports its first metrics.")
     _log(run_id, live)
-    _artifacts(run_id)
+    _artifacts(run_id, downloads=not live)
     if p.kind == "pipeline" and not live:
         _pipeline_result(run_id)
     if p.state == RunState.SUCCEEDED:
@@ -211,7 +211,7 @@ def _log(run_id: str, live: bool) -> None:
             )
 
 
-def _artifacts(run_id: str) -> None:
+def _artifacts(run_id: str, downloads: bool = False) -> None:
     from character.jobs.store import read_artifacts
 
     try:
@@ -219,10 +219,24 @@ def _artifacts(run_id: str) -> None:
     except Exception:  # noqa: BLE001
         return
     if arts.artifacts:
+        from studio.downloads import file_download, folder_download
+
         st.markdown("**Produced**")
-        for a in arts.artifacts:
-            what = a.name or ("run folder" if Path(a.path).is_dir() else Path(a.path).name)
+        for i, a in enumerate(arts.artifacts):
+            path = Path(a.path)
+            what = a.name or ("run folder" if path.is_dir() else path.name)
             st.markdown(f"- {what}: `{a.path}`")
+            if not downloads:
+                continue  # a live run's files are still changing
+            if path.is_dir():
+                folder_download(
+                    path,
+                    f"Download {what}",
+                    key=f"art_dl_{run_id}_{i}",
+                    file_name=f"{run_id}-{path.name}.zip",
+                )
+            else:
+                file_download(path, f"Download {what}", key=f"art_dl_{run_id}_{i}")
 
 
 def _pipeline_summary(run_id: str) -> dict[str, Any] | None:

@@ -130,6 +130,9 @@ def test_a_link_carries_its_target_and_a_pick_on_the_page_wins(two_personas: Pat
     at.switch_page("studio/views/runs.py").run()
     assert not at.exception, at.exception
     assert any("Next:" in m.value and "sft" in m.value for m in at.markdown)
+    labels = [b.label for b in at.get("download_button")]
+    for what in ("DPO adapter", "SFT adapter"):  # each adapter the run made, as a zip
+        assert any(label.startswith(f"Download {what} (.zip, ") for label in labels), labels
 
     # A pick on a page becomes the default of the next page.
     at.switch_page("studio/views/data_preview.py").run()

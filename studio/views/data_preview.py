@@ -165,6 +165,9 @@ with browse_tab:
     else:
         choice = st.selectbox("Dataset", [rel(p) for p in files], key="dp_file")
         path = files[[rel(p) for p in files].index(choice)]
+        from studio.downloads import file_download
+
+        file_download(path, "Download this dataset (JSONL)", key="dp_dl")
         problems: list[JsonlProblem] = []
         rows: list[dict[str, Any]] = []
         try:

@@ -40,6 +40,14 @@ def _page() -> None:
                 key="ex_adapter",
                 help="The adapter you trained last is picked for you.",
             )
+            from studio.downloads import folder_download
+
+            folder_download(
+                adapters[name],
+                "Download this adapter",
+                key="ex_dl_adapter",
+                file_name=f"{name.replace('/', '-')}-adapter.zip",
+            )
             formats = st.multiselect(
                 "Formats",
                 list(FORMAT_HELP),
@@ -72,11 +80,22 @@ def _page() -> None:
         st.subheader("Exports")
         if not manifests:
             st.info("No exports yet.")
-        for m in manifests[:20]:
+        for i, m in enumerate(manifests[:20]):
             data = run_safely(lambda m=m: json.loads(m.read_text(encoding="utf-8")), "read")
             if not data:
                 continue
             with st.expander(f"{data.get('kind', '?')}: {rel(m.parent)}"):
+                from studio.downloads import folder_download
+
+                what = {"gguf": "GGUF + Modelfile", "merged": "merged model"}.get(
+                    str(data.get("kind")), str(data.get("kind", "export"))
+                )
+                folder_download(
+                    m.parent,
+                    f"Download the {what}",
+                    key=f"ex_dl_{i}",
+                    file_name=f"{m.parent.parent.name}-{m.parent.name}.zip",
+                )
                 check = data.get("check") or {}
                 if check:
                     st.markdown("Check: " + ", ".join(f"{k} = {v}" for k, v in check.items()))

@@ -485,6 +485,27 @@ class ConstitutionDiff(BaseModel):
             lines.append(f"~ {fc.field}: {fc.before!r} -> {fc.after!r}")
         return "\n".join(lines)
 
+    def headline(self) -> str:
+        """A few words for a draft's name: "1 trait added, description edited"."""
+        if self.is_empty:
+            return "no changes"
+
+        def traits(n: int) -> str:
+            return f"{n} trait{'s' if n != 1 else ''}"
+
+        parts = []
+        if self.traits_added:
+            parts.append(f"{traits(len(self.traits_added))} added")
+        if self.traits_removed:
+            parts.append(f"{traits(len(self.traits_removed))} removed")
+        reworded = [c for c in self.traits_changed if c.before != c.after]
+        if reworded:
+            parts.append(f"{traits(len(reworded))} reworded")
+        if len(reworded) < len(self.traits_changed):
+            parts.append("questions edited")
+        parts += [f"{fc.field.replace('_', ' ')} edited" for fc in self.fields_changed]
+        return ", ".join(parts[:3]) + (" and more" if len(parts) > 3 else "")
+
 
 def _similarity(a: str, b: str) -> float:
     import difflib
@@ -567,26 +588,53 @@ def list_drafts(name: str, root: Path | str | None = None) -> list[Path]:
     return sorted(p for p in folder.glob("*.json") if p.is_file() and not p.name.startswith("."))
 
 
-def save_draft(constitution: Constitution, root: Path | str | None = None) -> Path:
-    """Store a version under `<constitution_path>/drafts/<name>/<UTC timestamp>.json`.
+DRAFT_NOTE_SEP = "--"
 
-    Saving content identical to the latest draft returns that draft instead of a duplicate.
+
+def save_draft(constitution: Constitution, root: Path | str | None = None, note: str = "") -> Path:
+    """Store a version under `<constitution_path>/drafts/<name>/<UTC time>--<note>.json`.
+
+    `note` is a few words on what this version is ("more bee metaphors"); without one, what
+    changed since the previous draft is used ("1 trait added"), so a list of drafts reads as
+    a history rather than a column of timestamps. Saving content identical to the latest
+    draft returns that draft instead of a duplicate.
     """
     from datetime import datetime, timezone
 
     existing = list_drafts(constitution.name, root)
+    previous: Constitution | None = None
     if existing:
         try:
-            if load_constitution(existing[-1]).content_hash() == constitution.content_hash():
+            previous = load_constitution(existing[-1])
+            if previous.content_hash() == constitution.content_hash():
                 return existing[-1]
         except ConstitutionError:
             pass  # a damaged latest draft: keep it and write a fresh one
+    if not note.strip():
+        note = diff_constitutions(previous, constitution).headline() if previous else "first draft"
+    slug = re.sub(r"[^a-z0-9]+", "-", note.lower()).strip("-")[:48].strip("-")
     folder = drafts_dir(constitution.name, root)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    path = folder / f"{stamp}.json"
+    tail = f"{DRAFT_NOTE_SEP}{slug}" if slug else ""
+    path = folder / f"{stamp}{tail}.json"
     n = 1
     while path.exists():
-        path = folder / f"{stamp}-{n}.json"
+        path = folder / f"{stamp}-{n}{tail}.json"
         n += 1
     atomic_write_text(path, constitution.to_json())
     return path
+
+
+def draft_label(path: Path | str) -> str:
+    """How a draft is named to people: "beekeeper · 1 trait added · 5 Dec 08:30:12 UTC"."""
+    from datetime import datetime
+
+    path = Path(path)
+    stamp, _, slug = path.stem.partition(DRAFT_NOTE_SEP)
+    when = stamp
+    match = re.match(r"^(\d{8}T\d{6})", stamp)
+    if match:
+        t = datetime.strptime(match.group(1), "%Y%m%dT%H%M%S")
+        when = f"{t.day} {t:%b %H:%M:%S} UTC"
+    parts = [path.parent.name, slug.replace("-", " ").strip(), when]
+    return " · ".join(p for p in parts if p)

@@ -242,6 +242,13 @@ def test_drafts_are_versioned_and_deduplicated(tmp_path: Path) -> None:
     assert list_drafts("tester", root) == [first, second]
     assert load_constitution(second) == edited
     assert diff_constitutions(load_constitution(first), load_constitution(second)).fields_changed
+    # Named by persona, a few words and the time: given words, else what changed.
+    from character.constitution import draft_label
+
+    assert draft_label(first).startswith("tester · first draft · ")
+    assert draft_label(second).startswith("tester · system prompt edited · ")
+    third = save_draft(edited.model_copy(update={"description": "x"}), root, note="Calmer, v3!")
+    assert third.stem.endswith("--calmer-v3") and draft_label(third).endswith(" UTC")
     # drafts never show up as personas of their own
     save_constitution(c, root / "hand-written" / "tester.json")
     assert list(list_constitutions(root)) == ["tester"]

@@ -269,8 +269,17 @@ def test_try_tab_and_data_preview_sample_from_the_embedded_model(
 def test_drafts_keep_versions_and_show_the_trait_diff(constitutions: Path) -> None:
     pytest.importorskip("character.constitution").list_drafts  # noqa: B018
     at = open_page("studio/views/constitutions.py")
+    at.session_state["ed_tab"] = "Drafts & compare"  # what a click on the tab does
     at.button(key="dr_save").click().run()
-    assert any("Draft kept" in s.value for s in at.success)
+    assert not any("Draft kept" in s.value for s in at.success)  # not before the confirmation
+    assert any("as a draft?" in m.value for m in at.markdown)
+    at.button(key="dr_cancel").click().run()
+    assert not at.button(key="dr_save").disabled and "dr_confirm" not in [b.key for b in at.button]
+    at.button(key="dr_save").click().run()
+    at.text_input(key="dr_note").set_value("calm first try")
+    at.button(key="dr_confirm").click().run()
+    kept = [s.value for s in at.success if "Draft kept" in s.value]
+    assert kept and "beekeeper · calm first try · " in kept[0] and " UTC" in kept[0]
     at.text_input(key="ed_trait_1").set_value("I adore bees and honey").run()
     left = at.selectbox(key="dr_left").value
     assert left != "(the editor, unsaved)"
@@ -278,6 +287,10 @@ def test_drafts_keep_versions_and_show_the_trait_diff(constitutions: Path) -> No
     assert "I adore bees and honey" in summary and "I love bees" in summary
     assert "I am patient and calm" not in summary  # unchanged traits are not listed
     at.button(key="dr_save").click().run()
-    drafts = list((constitutions / "drafts" / "beekeeper").glob("*.json"))
+    at.button(key="dr_confirm").click().run()  # no note: named by what changed
+    drafts = sorted((constitutions / "drafts" / "beekeeper").glob("*.json"))
     assert len(drafts) == 2
+    assert drafts[0].stem.endswith("--calm-first-try")
+    assert drafts[1].stem.endswith("--1-trait-added-1-trait-removed")
+    assert at.session_state["ed_tab"] == "Drafts & compare"  # still on the tab used
     assert at.button(key="dr_go").label == "Answer with both versions"

@@ -309,7 +309,10 @@ if upload is not None and st.session_state.get("ed_upload_done") != upload.file_
         except ConstitutionError as exc:
             st.error(str(exc))
 
-edit_tab, try_tab, drafts_tab = st.tabs(["Edit", "Try it", "Drafts & compare"])
+# A key keeps the open tab across reruns (a button in the Drafts tab no longer jumps back).
+edit_tab, try_tab, drafts_tab = st.tabs(
+    ["Edit", "Try it", "Drafts & compare"], key="ed_tab", on_change="rerun"
+)
 
 with edit_tab:
     c1, c2 = st.columns(2)

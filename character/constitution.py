@@ -400,6 +400,22 @@ def list_constitutions(root: Path | str | None = None) -> dict[str, Path]:
     return found
 
 
+def latest_constitution(root: Path | str | None = None) -> str | None:
+    """The persona whose file was saved last: what a person was just working on, even in a
+    fresh browser session (the studio's pickers default to it)."""
+    known = list_constitutions(root)
+    if not known:
+        return None
+
+    def saved_at(name: str) -> float:
+        try:
+            return known[name].stat().st_mtime
+        except OSError:
+            return 0.0
+
+    return max(known, key=saved_at)
+
+
 def resolve_constitution(ref: str | Path | Constitution) -> Constitution:
     """Accept a Constitution, a path, or a persona name found under the constitutions folder."""
     if isinstance(ref, Constitution):

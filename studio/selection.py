@@ -33,12 +33,21 @@ def adopt_link_targets() -> None:
 
 
 def current_persona() -> str | None:
-    return st.session_state.get(_STATE[PERSONA])
+    """The persona picked or saved last in this session, else the one saved last on disk."""
+    chosen = st.session_state.get(_STATE[PERSONA])
+    if chosen:
+        return chosen
+    from character.constitution import latest_constitution
+
+    try:
+        return latest_constitution()
+    except OSError:
+        return None
 
 
 def set_persona(name: str | None) -> None:
     """Make `name` the current persona (and forget a model trained for another persona)."""
-    if not name or name == current_persona():
+    if not name or name == st.session_state.get(_STATE[PERSONA]):
         return
     st.session_state[_STATE[PERSONA]] = name
     st.session_state.pop(_STATE[MODEL], None)
@@ -54,15 +63,16 @@ def set_model(ref: str | None) -> None:
 
 
 def current_model() -> str | None:
-    """The model picked last, else the final adapter of the newest run for the current
-    persona, else None (the picker's own default, the base model, applies)."""
+    """The model picked last, else the final adapter of the newest run for the persona
+    picked in this session (any persona's in a fresh session), else None (the picker's own
+    default, the base model, applies)."""
     chosen = st.session_state.get(_STATE[MODEL])
     if chosen:
         return chosen
     from character.jobs.latest import latest_adapter
 
     try:
-        found = latest_adapter(current_persona())
+        found = latest_adapter(st.session_state.get(_STATE[PERSONA]))
     except Exception:  # noqa: BLE001 - an unreadable index must not break every picker
         return None
     return str(found.path) if found else None

@@ -5,6 +5,7 @@ writes two adapter folders, like the whole recipe's DPO then SFT), real AppTest 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,9 @@ def _train(persona: str) -> str:
 @pytest.fixture
 def two_personas(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = use_constitutions(tmp_path / "constitutions", monkeypatch)
-    (root / "hand-written" / "gardener.json").write_text(json.dumps(GARDENER))
+    gardener = root / "hand-written" / "gardener.json"
+    gardener.write_text(json.dumps(GARDENER))
+    os.utime(gardener, (1_000_000, 1_000_000))  # saved long ago: the beekeeper is newer
     return root
 
 
@@ -79,7 +82,7 @@ def test_pickers_follow_the_persona_just_edited_and_the_adapter_just_trained(
     sft = str(run_path(run_id) / "sft")
 
     at = open_page("studio/views/constitutions.py")
-    assert at.selectbox(key="ed_open").value == "beekeeper"  # first in the list
+    assert at.selectbox(key="ed_open").value == "beekeeper"  # the one saved last
     at.selectbox(key="ed_open").set_value("gardener").run()
     assert at.query_params["persona"] in ("gardener", ["gardener"])  # a reload keeps it
 
@@ -151,3 +154,17 @@ def test_the_editor_keeps_unsaved_edits_across_pages(two_personas: Path) -> None
     assert at.text_area(key="ed_desc").value == "A beekeeper who hums."
     assert at.selectbox(key="ed_open").value == "beekeeper"
     assert any("unsaved changes to **beekeeper**" in i.value for i in at.info)
+
+
+def test_a_fresh_session_opens_on_the_persona_saved_last(two_personas: Path) -> None:
+    at = open_page("studio/views/constitutions.py")
+    at.selectbox(key="ed_open").set_value("gardener").run()
+    at.text_area(key="ed_desc").set_value("A calm gardener who hums.").run()
+    at.checkbox(key="ed_overwrite").check()
+    at.button(key="ed_save").click().run()
+    assert any("Saved gardener.json" in s.value for s in at.success)
+    # A reload starts a new session: the pickers still open on the persona just saved.
+    fresh = open_page("studio/views/data_preview.py")
+    assert fresh.selectbox(key="dp_persona").value == "gardener"
+    fresh.switch_page("studio/views/constitutions.py").run()
+    assert fresh.text_area(key="ed_desc").value == "A calm gardener who hums."

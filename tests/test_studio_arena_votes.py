@@ -49,3 +49,19 @@ def test_both_bad_then_one_vote_then_enough_votes(
     at.run()
     shown = list(at.dataframe[0].value["95% interval"])
     assert all(" to " in s for s in shown), shown
+
+
+def test_a_both_bad_vote_from_the_page_shows_no_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from character.eval.arena import load_votes
+
+    use_constitutions(tmp_path / "constitutions", monkeypatch)
+    at = open_page("studio/views/arena.py")
+    at.session_state["ar_battle"] = _battle(0)
+    at.run()
+    at.button(key="ar_vote_both_bad").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert any("Vote saved" in s.value for s in at.success)
+    assert [v.choice for v in load_votes().votes] == ["both_bad"]

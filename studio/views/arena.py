@@ -54,7 +54,12 @@ with vote_tab:
         p2 = st.selectbox("System 2 prompt", personas, key="ar_p2")
     prompt = st.text_area("Prompt", "What would you do with a free afternoon?", key="ar_prompt")
     params = sampling_controls("ar", max_new_tokens=96)
-    voter = st.text_input("Your name (stored with the vote)", "anonymous", key="ar_voter")
+    voter = st.text_input(
+        "Your name (stored with the vote)",
+        "anonymous",
+        key="ar_voter",
+        help="Kept with each vote so votes can be counted per person; any name works.",
+    )
     if st.button("New battle", key="ar_new", type="primary"):
         c_1 = contestant_id(m1, None if p1 == NONE else p1)
         c_2 = contestant_id(m2, None if p2 == NONE else p2)

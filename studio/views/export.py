@@ -54,6 +54,8 @@ def _page() -> None:
                 default=["merged", "gguf"],
                 key="ex_formats",
                 format_func=lambda f: FORMAT_HELP[f],
+                help="Merged: one model folder for any transformers tool. GGUF: one file for "
+                "llama.cpp and Ollama (with a Modelfile). Adapter only: the small add-on.",
             )
             dtype = st.selectbox(
                 "GGUF precision",
@@ -105,7 +107,15 @@ def _page() -> None:
         choices = ["smollm2-135m", *adapters]
         default_option("ex_serve_ref", choices, made)
         ref = st.selectbox("Model or adapter to serve", choices, key="ex_serve_ref")
-        port = st.number_input("Port", 1024, 65535, 8000, key="ex_port")
+        port = st.number_input(
+            "Port",
+            1024,
+            65535,
+            8000,
+            key="ex_port",
+            help="The number in the server's address (http://127.0.0.1:PORT); pick another if "
+            "something else already uses it.",
+        )
         target = str(adapters[ref]) if ref in adapters else ref
         st.markdown("Run this in a terminal (it stays on localhost only):")
         st.code(f"character serve {target} --port {int(port)}", language="bash")

@@ -72,7 +72,9 @@ def _launch_studio(
         json.dumps(PERSONA), encoding="utf-8"
     )
     # A shipped persona for the whole-recipe run (its example exchanges keep the demo short).
-    shutil.copy(
+    # copy2 keeps its older time: the beekeeper is the persona being worked on, the pickers'
+    # default.
+    shutil.copy2(
         REPO / "constitutions" / "hand-written" / "pirate.json",
         root / "constitutions" / "hand-written" / "pirate.json",
     )

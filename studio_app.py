@@ -34,4 +34,9 @@ PAGES = [
     if (HERE / "studio" / "views" / file).exists()
 ]
 
+# A link from another page carries its targets (`?persona=...&model=...`): adopt them before
+# the page's pickers read their defaults.
+from studio.selection import adopt_link_targets  # noqa: E402
+
+adopt_link_targets()
 st.navigation(PAGES).run()

@@ -27,10 +27,13 @@ NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 class ConstitutionError(ValueError):
     """A constitution could not be loaded or is invalid. `problems` lists every issue."""
 
-    def __init__(self, source: str, problems: list[str]) -> None:
+    def __init__(self, source: str, problems: list[str], fields: list[str] | None = None) -> None:
         self.source = source
         self.problems = problems
-        body = "\n".join(f"  - {p}" for p in problems)
+        self.fields = fields or []
+        """Field paths as the file spells them (`traits.1.trait`), one per problem when known."""
+        where = [f" [{f}]" if f else "" for f in self.fields] + [""] * len(problems)
+        body = "\n".join(f"  - {p}{w}" for p, w in zip(problems, where, strict=False))
         super().__init__(f"Invalid constitution {source}:\n{body}")
 
 
@@ -48,17 +51,18 @@ class Trait(BaseModel):
         default=None, description="How the trait shows in a reply (OCT's few-shot files)."
     )
 
-    @field_validator("trait")
+    @field_validator("trait", mode="before")
     @classmethod
-    def _strip_trait(cls, v: str) -> str:
-        return v.strip()
+    def _strip_trait(cls, v: object) -> object:
+        # Before the length check, so "   " is an empty trait, not a 3-character one.
+        return v.strip() if isinstance(v, str) else v
 
     @field_validator("questions", "additional_questions")
     @classmethod
     def _clean_questions(cls, v: list[str]) -> list[str]:
         cleaned = [q.strip() for q in v]
         if any(not q for q in cleaned):
-            raise ValueError("questions must not be empty strings")
+            raise ValueError("contain an empty question")
         return cleaned
 
     def all_questions(self) -> list[str]:
@@ -297,12 +301,13 @@ def render_system_prompt(
 # Loading and saving
 
 
-def _format_validation_error(exc: ValidationError) -> list[str]:
-    problems = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        problems.append(f"field '{loc}': {err['msg']}")
-    return problems
+def _validation_error(source: str, exc: ValidationError) -> ConstitutionError:
+    """Problems with the editor's labels, counted from 1 ("Trait 2: the trait text is
+    empty"); the file's field paths ride along for the CLI's message."""
+    from character.plain_errors import CONSTITUTION_LABELS, plain_problems
+
+    fields = [".".join(str(p) for p in err["loc"]) for err in exc.errors()]
+    return ConstitutionError(source, plain_problems(exc, CONSTITUTION_LABELS), fields)
 
 
 def constitution_from_data(
@@ -322,7 +327,7 @@ def constitution_from_data(
     try:
         return Constitution.model_validate(data)
     except ValidationError as exc:
-        raise ConstitutionError(source, _format_validation_error(exc)) from exc
+        raise _validation_error(source, exc) from exc
 
 
 def _parse_trait_lines(text: str, source: str) -> list[Any]:
@@ -471,6 +476,22 @@ def shadow_notice(name: str, root: Path | str | None = None) -> str | None:
     )
 
 
+def latest_constitution(root: Path | str | None = None) -> str | None:
+    """The persona whose file was saved last: what a person was just working on, even in a
+    fresh browser session (the studio's pickers default to it)."""
+    known = list_constitutions(root)
+    if not known:
+        return None
+
+    def saved_at(name: str) -> float:
+        try:
+            return known[name].stat().st_mtime
+        except OSError:
+            return 0.0
+
+    return max(known, key=saved_at)
+
+
 def resolve_constitution(ref: str | Path | Constitution) -> Constitution:
     """Accept a Constitution, a path, or a persona name found under the constitutions folder.
     A name that several files share resolves by `CONSTITUTION_SUFFIXES` precedence, with a
@@ -561,6 +582,27 @@ class ConstitutionDiff(BaseModel):
             lines.append(f"~ {fc.field}: {fc.before!r} -> {fc.after!r}")
         return "\n".join(lines)
 
+    def headline(self) -> str:
+        """A few words for a draft's name: "1 trait added, description edited"."""
+        if self.is_empty:
+            return "no changes"
+
+        def traits(n: int) -> str:
+            return f"{n} trait{'s' if n != 1 else ''}"
+
+        parts = []
+        if self.traits_added:
+            parts.append(f"{traits(len(self.traits_added))} added")
+        if self.traits_removed:
+            parts.append(f"{traits(len(self.traits_removed))} removed")
+        reworded = [c for c in self.traits_changed if c.before != c.after]
+        if reworded:
+            parts.append(f"{traits(len(reworded))} reworded")
+        if len(reworded) < len(self.traits_changed):
+            parts.append("questions edited")
+        parts += [f"{fc.field.replace('_', ' ')} edited" for fc in self.fields_changed]
+        return ", ".join(parts[:3]) + (" and more" if len(parts) > 3 else "")
+
 
 def _similarity(a: str, b: str) -> float:
     import difflib
@@ -643,26 +685,53 @@ def list_drafts(name: str, root: Path | str | None = None) -> list[Path]:
     return sorted(p for p in folder.glob("*.json") if p.is_file() and not p.name.startswith("."))
 
 
-def save_draft(constitution: Constitution, root: Path | str | None = None) -> Path:
-    """Store a version under `<constitution_path>/drafts/<name>/<UTC timestamp>.json`.
+DRAFT_NOTE_SEP = "--"
 
-    Saving content identical to the latest draft returns that draft instead of a duplicate.
+
+def save_draft(constitution: Constitution, root: Path | str | None = None, note: str = "") -> Path:
+    """Store a version under `<constitution_path>/drafts/<name>/<UTC time>--<note>.json`.
+
+    `note` is a few words on what this version is ("more bee metaphors"); without one, what
+    changed since the previous draft is used ("1 trait added"), so a list of drafts reads as
+    a history rather than a column of timestamps. Saving content identical to the latest
+    draft returns that draft instead of a duplicate.
     """
     from datetime import datetime, timezone
 
     existing = list_drafts(constitution.name, root)
+    previous: Constitution | None = None
     if existing:
         try:
-            if load_constitution(existing[-1]).content_hash() == constitution.content_hash():
+            previous = load_constitution(existing[-1])
+            if previous.content_hash() == constitution.content_hash():
                 return existing[-1]
         except ConstitutionError:
             pass  # a damaged latest draft: keep it and write a fresh one
+    if not note.strip():
+        note = diff_constitutions(previous, constitution).headline() if previous else "first draft"
+    slug = re.sub(r"[^a-z0-9]+", "-", note.lower()).strip("-")[:48].strip("-")
     folder = drafts_dir(constitution.name, root)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    path = folder / f"{stamp}.json"
+    tail = f"{DRAFT_NOTE_SEP}{slug}" if slug else ""
+    path = folder / f"{stamp}{tail}.json"
     n = 1
     while path.exists():
-        path = folder / f"{stamp}-{n}.json"
+        path = folder / f"{stamp}-{n}{tail}.json"
         n += 1
     atomic_write_text(path, constitution.to_json())
     return path
+
+
+def draft_label(path: Path | str) -> str:
+    """How a draft is named to people: "beekeeper · 1 trait added · 5 Dec 08:30:12 UTC"."""
+    from datetime import datetime
+
+    path = Path(path)
+    stamp, _, slug = path.stem.partition(DRAFT_NOTE_SEP)
+    when = stamp
+    match = re.match(r"^(\d{8}T\d{6})", stamp)
+    if match:
+        t = datetime.strptime(match.group(1), "%Y%m%dT%H%M%S")
+        when = f"{t.day} {t:%b %H:%M:%S} UTC"
+    parts = [path.parent.name, slug.replace("-", " ").strip(), when]
+    return " · ".join(p for p in parts if p)

@@ -89,6 +89,64 @@ KNOB_HELP: dict[str, str] = {
     "allow_cut_off": "Keep answers that hit the length limit (useful with short demo limits).",
 }
 
+KNOB_LABELS: dict[str, str] = {
+    "pair_count": "Answer pairs to generate",
+    "max_new_tokens": "Longest answer (tokens)",
+    "samples_per_prompt": "Answers per prompt",
+    "temperature": "Variety of the answers (temperature)",
+    "teacher_model": "Teacher model (answers with the persona)",
+    "student_model": "Model to train",
+    "model": "Model to train",
+    "persona": "Persona",
+    "dataset_path": "Pairs file",
+    "epochs": "Passes over the data",
+    "max_steps": "Stop after this many steps",
+    "batch_size": "Pairs per step",
+    "learning_rate": "Learning speed",
+    "beta": "How far it may move from the original",
+    "lora_rank": "Size of the add-on",
+    "max_length": "Longest conversation (tokens)",
+    "save_steps": "Save every this many steps",
+    "save_every": "Save every this many steps",
+    "pairs": "Answer pairs to generate",
+    "dpo_steps": "Preference training: steps",
+    "dpo_batch": "Preference training: pairs per step",
+    "dpo_rank": "Preference training: size of the add-on",
+    "dpo_lr": "Preference training: learning speed",
+    "dpo_max_length": "Preference training: longest conversation (tokens)",
+    "reflections": "Self-reflections to write",
+    "interactions": "Conversations with itself",
+    "sft_steps": "Self-study training: steps",
+    "sft_rank": "Self-study training: size of the add-on",
+    "n": "Count to",
+    "sleep_s": "Seconds per step",
+    "save_interval": "Rows saved at a time",
+    "template_count": "Extra generated prompts",
+    "allow_cut_off": "Keep answers cut off at the length limit",
+    "scale": "Preset",
+    "overrides": "Advanced settings",
+}
+"""Plain-words labels of the launcher's knobs (the config names stay in the job file)."""
+
+
+def knob_label(knob: str) -> str:
+    return KNOB_LABELS.get(knob, knob.replace("_", " ").capitalize())
+
+
+def plain_config_problems(exc: Exception) -> list[str]:
+    """A refused job config in the launcher's words: "Pairs file is missing" rather than
+    "config.dataset_path: Field required"."""
+    from pydantic import ValidationError
+
+    from character.plain_errors import plain_problems
+
+    cause = exc.__cause__
+    if not isinstance(cause, ValidationError):
+        return list(getattr(exc, "problems", None) or [str(exc)])
+    labels = dict(KNOB_LABELS)
+    labels.update({f"overrides.{k}": v for k, v in KNOB_LABELS.items()})
+    return plain_problems(cause, labels)
+
 
 def pipeline_config_fields() -> set[str]:
     """Fields of the whole-recipe config (an import error of the pipeline surfaces here)."""

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,6 +22,9 @@ from character.io import atomic_write_json
 from character.progress import Progress, Reporter, as_progress
 from character.redaction import redact_secrets
 from character.settings import get_settings
+
+if TYPE_CHECKING:
+    from character.distillation.generate import GenerationConfig
 
 STAGES = ("prompts", "pairs", "dpo", "introspection", "sft", "eval")
 Scale = Literal["demo", "small", "paper"]
@@ -35,6 +38,7 @@ class ScalePreset(BaseModel):
     pair_max_new_tokens: int
     pair_allow_cut_off: bool
     samples_per_prompt: int
+    best_of: int = 1
     dpo_steps: int | None
     dpo_epochs: float
     dpo_batch: int
@@ -60,6 +64,7 @@ class ScalePreset(BaseModel):
 PRESETS: dict[str, ScalePreset] = {
     "demo": ScalePreset(
         pairs=24, heldout=4, pair_max_new_tokens=80, pair_allow_cut_off=True, samples_per_prompt=1,
+        best_of=3,
         dpo_steps=16, dpo_epochs=1, dpo_batch=2, dpo_rank=16, dpo_lr=2e-4, dpo_max_length=320,
         reflections=12, interactions=2, turns=4, reflection_max_new_tokens=96,
         turn_max_new_tokens=64, sft_steps=10, sft_epochs=1, sft_batch=4, sft_rank=16,
@@ -68,7 +73,7 @@ PRESETS: dict[str, ScalePreset] = {
     ),
     "small": ScalePreset(
         pairs=200, heldout=16, pair_max_new_tokens=192, pair_allow_cut_off=False,
-        samples_per_prompt=2,
+        samples_per_prompt=2, best_of=4,
         dpo_steps=None, dpo_epochs=1, dpo_batch=8, dpo_rank=32, dpo_lr=1e-4, dpo_max_length=768,
         reflections=200, interactions=20, turns=10, reflection_max_new_tokens=256,
         turn_max_new_tokens=128, sft_steps=None, sft_epochs=1, sft_batch=8, sft_rank=64,
@@ -77,7 +82,7 @@ PRESETS: dict[str, ScalePreset] = {
     ),
     "paper": ScalePreset(
         pairs=9150, heldout=100, pair_max_new_tokens=1024, pair_allow_cut_off=False,
-        samples_per_prompt=5,
+        samples_per_prompt=5, best_of=2,
         dpo_steps=None, dpo_epochs=1, dpo_batch=32, dpo_rank=64, dpo_lr=5e-5,
         dpo_max_length=1024, reflections=10000, interactions=1000, turns=10,
         reflection_max_new_tokens=2048, turn_max_new_tokens=1024, sft_steps=None,
@@ -252,24 +257,32 @@ def run_pipeline(
 
     # 2. pairs --------------------------------------------------------------------------------
     def do_pairs() -> dict[str, Any]:
-        from character.distillation.pipeline import GenerationConfig, generate_dpo_pairs
+        from character.distillation.pipeline import generate_dpo_pairs
 
-        cfg = GenerationConfig(
-            persona=config.persona,
-            teacher_model=teacher,
-            student_model=student,
-            pair_count=preset.pairs + preset.heldout,
-            max_new_tokens=preset.pair_max_new_tokens,
-            max_length=preset.dpo_max_length,
-            samples_per_prompt=preset.samples_per_prompt,
-            allow_cut_off=preset.pair_allow_cut_off,
+        cfg = pair_generation_config(
+            config.persona,
+            preset,
+            teacher=teacher,
+            student=student,
             seed=config.seed,
             output_path=paths["pairs"],
-            resume=paths["pairs"].exists(),
         )
         out = generate_dpo_pairs(cfg, progress, stop_requested)
         n_train, n_held = split_heldout(out, paths["dpo_train"], paths["heldout"], preset.heldout)
+        from character.distillation.generate import sidecar_paths
+
+        stats = json.loads(sidecar_paths(out)[0].read_text(encoding="utf-8"))
+        progress.log(
+            f"pairs: kept {stats['kept']}, dropped "
+            + (", ".join(f"{n} {why}" for why, n in stats["dropped"].items() if n) or "none")
+            + f"; chosen replies in voice (judge): {stats.get('chosen_in_voice')}"
+        )
         return {
+            "dropped": {why: n for why, n in stats["dropped"].items() if n},
+            "voice_judge": stats.get("voice_judge"),
+            "chosen_in_voice": stats.get("chosen_in_voice"),
+            "chosen_score_mean": stats.get("chosen_score_mean"),
+            "rejected_score_mean": stats.get("rejected_score_mean"),
             "path": str(out),
             "train": str(paths["dpo_train"]),
             "heldout": str(paths["heldout"]),
@@ -393,6 +406,36 @@ def run_pipeline(
     write_summary()
     progress.artifact(str(folder / "summary.json"), "pipeline summary")
     return folder
+
+
+def pair_generation_config(
+    persona: str,
+    preset: ScalePreset,
+    *,
+    teacher: str | None = None,
+    student: str | None = None,
+    seed: int = 123456,
+    output_path: Path | None = None,
+) -> GenerationConfig:
+    """The pairs stage's generation config for a preset: the recipe and the studio's data
+    preview both build it here, so a preview samples and filters as the run will."""
+    from character.distillation.generate import GenerationConfig
+
+    settings = get_settings()
+    return GenerationConfig(
+        persona=persona,
+        teacher_model=teacher or settings.teacher_model,
+        student_model=student or settings.student_model,
+        pair_count=preset.pairs + preset.heldout,
+        max_new_tokens=preset.pair_max_new_tokens,
+        max_length=preset.dpo_max_length,
+        samples_per_prompt=preset.samples_per_prompt,
+        best_of=preset.best_of,
+        allow_cut_off=preset.pair_allow_cut_off,
+        seed=seed,
+        output_path=output_path,
+        resume=output_path is not None and output_path.exists(),
+    )
 
 
 def split_heldout(pairs: Path, train: Path, heldout: Path, n_heldout: int) -> tuple[int, int]:

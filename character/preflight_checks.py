@@ -26,6 +26,24 @@ class Check(BaseModel):
     name: str
     level: Level
     message: str
+    plain: str = ""
+    """The same in words a newcomer follows (`message` keeps the technical detail)."""
+
+    @property
+    def title(self) -> str:
+        return PLAIN_TITLES.get(self.name, self.name.capitalize())
+
+    def summary(self) -> str:
+        return self.plain or self.message
+
+
+PLAIN_TITLES = {
+    "chat template": "Chat format",
+    "pad token": "Knowing when to stop",
+    "memory": "Memory",
+    "dataset size": "Amount of data",
+    "model": "Model",
+}
 
 
 class MemoryEstimate(BaseModel):
@@ -64,12 +82,18 @@ def check_tokenizer(model_dir: Path | str) -> list[Check]:
         (model_dir / name).exists() for name in ("chat_template.jinja", "chat_template.json")
     )
     checks.append(
-        Check(name="chat template", level="ok", message="the tokenizer has a chat template")
+        Check(
+            name="chat template",
+            level="ok",
+            message="the tokenizer has a chat template",
+            plain="the model knows how a conversation is laid out",
+        )
         if has_template
         else Check(
             name="chat template",
             level="error",
             message=f"{model_dir} has no chat template; pick an instruct/chat model",
+            plain="this model was not made for chatting; pick a chat (instruct) model",
         )
     )
     pad = _token_text(cfg.get("pad_token")) or _token_text(special.get("pad_token"))
@@ -81,6 +105,8 @@ def check_tokenizer(model_dir: Path | str) -> list[Check]:
                 level="warn",
                 message="no pad token: the loader will reuse EOS, so the model may not learn to "
                 "stop; prefer a model with its own pad token",
+                plain="the model may not learn where a reply ends and could ramble; fine for "
+                "a demo; for real training pick a model that passes this check",
             )
         )
     elif pad == eos:
@@ -90,11 +116,18 @@ def check_tokenizer(model_dir: Path | str) -> list[Check]:
                 level="warn",
                 message=f"pad token equals EOS ({eos!r}): EOS gets masked as padding and the "
                 "model may ramble; a distinct pad token is safer",
+                plain="the model may not learn where a reply ends and could ramble; fine for "
+                "a demo; for real training pick a model that passes this check",
             )
         )
     else:
         checks.append(
-            Check(name="pad token", level="ok", message=f"pad {pad!r} is distinct from EOS {eos!r}")
+            Check(
+                name="pad token",
+                level="ok",
+                message=f"pad {pad!r} is distinct from EOS {eos!r}",
+                plain="the model can learn where a reply ends",
+            )
         )
     return checks
 

@@ -75,8 +75,40 @@ def model_refs() -> list[str]:
     return [r["ref"] for r in model_rows()]
 
 
-def model_picker(label: str, key: str, help: str | None = None) -> str:
-    """Pick any model the registry knows; endpoint rows ask for the model name."""
+def matching_ref(wanted: str | None, refs: list[str]) -> str | None:
+    """The entry of `refs` that names the same model as `wanted` (adapter paths compared as
+    resolved folders, since a run may record a relative path and the registry an absolute one)."""
+    if not wanted:
+        return None
+    if wanted in refs:
+        return wanted
+    try:
+        target = Path(wanted).resolve()
+    except (OSError, ValueError):
+        return None
+    for ref in refs:
+        if "/" in ref or "\\" in ref:
+            try:
+                if Path(ref).resolve() == target:
+                    return ref
+            except (OSError, ValueError):
+                continue
+    return None
+
+
+def model_picker(
+    label: str,
+    key: str,
+    help: str | None = None,
+    default: str | None = None,
+    remember: bool = False,
+) -> str:
+    """Pick any model the registry knows; endpoint rows ask for the model name.
+
+    `default` is preselected when the page opens (e.g. the adapter the user just trained);
+    with `remember`, a pick becomes the studio's current model for the other pages."""
+    from studio.selection import default_option, remember_model
+
     rows = model_rows()
     labels = {
         r["ref"]: r["description"]
@@ -84,12 +116,15 @@ def model_picker(label: str, key: str, help: str | None = None) -> str:
         else f"{Path(r['ref']).name} — {r.get('description', '')}"
         for r in rows
     }
+    default_option(key, list(labels), matching_ref(default, list(labels)))
     choice = st.selectbox(
         label,
         list(labels),
         key=key,
         format_func=lambda ref: labels.get(ref, ref),
         help=help or "Which model writes the text. The embedded model runs offline on a CPU.",
+        on_change=remember_model if remember else None,
+        args=(key,) if remember else None,
     )
     if choice and "<model>" in choice:
         prefix = choice.split(":", 1)[0]

@@ -26,7 +26,18 @@ EDITOR = "(the editor, unsaved)"
 
 
 def _label(path: Path) -> str:
-    return path.stem.replace("T", " ").replace("Z", " UTC")
+    from character.constitution import draft_label
+
+    return draft_label(path)
+
+
+def _ask_keep() -> None:
+    st.session_state["dr_confirming"] = True
+    st.session_state.pop("dr_kept", None)
+
+
+def _cancel_keep() -> None:
+    st.session_state["dr_confirming"] = False
 
 
 def render_drafts(current: Constitution | None) -> None:
@@ -37,10 +48,37 @@ def render_drafts(current: Constitution | None) -> None:
         "Keep versions of this persona while you edit, then compare any two: what changed, "
         "and how each version answers the same prompts."
     )
-    if st.button("Keep this version as a draft", key="dr_save", icon=":material/bookmark_add:"):
-        path = run_safely(lambda: save_draft(current), "save the draft")
-        if path is not None:
-            st.success(f"Draft kept: {_label(path)}")
+    st.button(
+        "Keep this version as a draft…",
+        key="dr_save",
+        icon=":material/bookmark_add:",
+        on_click=_ask_keep,
+        help="Asks for a few words on what this version is, then keeps it.",
+    )
+    if st.session_state.get("dr_confirming"):
+        with st.container(border=True):
+            st.markdown(
+                f"Keep the editor's version of **{current.name}** ({len(current.traits)} traits, "
+                f"{len(current.questions())} questions) as a draft?"
+            )
+            note = st.text_input(
+                "What is this version? (a few words, optional)",
+                key="dr_note",
+                placeholder="e.g. more bee metaphors",
+                help="Names the draft, with the persona and the time. Left empty, the draft is "
+                "named by what changed since the last one.",
+            )
+            y, n = st.columns(2)
+            if y.button("Yes, keep it", key="dr_confirm", type="primary"):
+                path = run_safely(lambda: save_draft(current, note=note), "save the draft")
+                st.session_state["dr_confirming"] = False
+                if path is not None:
+                    st.session_state["dr_kept"] = _label(path)
+                    st.toast(f"Draft kept: {_label(path)}")
+                    st.rerun()
+            n.button("Cancel", key="dr_cancel", on_click=_cancel_keep)
+    if st.session_state.get("dr_kept"):
+        st.success(f"Draft kept: {st.session_state['dr_kept']}. It is listed below to compare.")
     drafts: list[Path] = list_drafts(current.name)
     options = {EDITOR: None, **{_label(p): p for p in reversed(drafts)}}
     st.caption(f"{len(drafts)} draft(s) of `{current.name}`.")
@@ -87,7 +125,7 @@ def render_drafts(current: Constitution | None) -> None:
                 convs = [persona_conversation(c, p, model) for p in prompts]
                 with st.spinner(f"{c.name}: answering {len(prompts)} prompts…"):
                     out = run_safely(lambda cv=convs: backend.generate(cv, params), "sample")
-                answers.append([o[0].text for o in out] if out else ["–"] * len(prompts))
+                answers.append([o[0].display_text() for o in out] if out else ["–"] * len(prompts))
             st.session_state["dr_answers"] = (left, right, prompts, answers)
     if "dr_answers" in st.session_state:
         lname, rname, prompts, (la, ra) = st.session_state["dr_answers"]

@@ -179,11 +179,12 @@ def render_detail(run_id: str) -> None:
             )
     else:
         st.caption("Charts appear when the run reports its first metrics.")
-    with st.expander("Log (last lines)", expanded=live):
-        st.code(tail_log(run_id, 40) or "(empty)", language=None)
-    _artifacts(run_id)
+    _log(run_id, live)
+    _artifacts(run_id, downloads=not live)
     if p.kind == "pipeline" and not live:
         _pipeline_result(run_id)
+    if p.state == RunState.SUCCEEDED:
+        _next_steps(run_id)
     if p.kind == "tinker.train":
         from studio.tinker_ui import render_tinker_run
 
@@ -191,7 +192,31 @@ def render_detail(run_id: str) -> None:
         render_tinker_run(run_id)
 
 
-def _artifacts(run_id: str) -> None:
+def _log(run_id: str, live: bool) -> None:
+    """The log in plain words: warnings and raw trainer output stay in the file (download it
+    for everything), the page says how many were folded away and the trainer's numbers."""
+    from character.jobs.log_view import plain_log
+
+    view = plain_log(tail_log(run_id, 400), max_lines=40)
+    with st.expander("Log (last lines)", expanded=live):
+        if view.trainer_numbers and view.numbers_in_words():
+            st.markdown(f"**Latest training numbers:** {view.numbers_in_words()}")
+        st.code("\n".join(view.lines) or "(empty)", language=None)
+        if view.hidden_note():
+            st.caption(view.hidden_note())
+        log_file = run_dir(run_id) / "log.txt"
+        if log_file.exists():
+            st.download_button(
+                "Download the full log",
+                log_file.read_bytes(),
+                file_name=f"{run_id}-log.txt",
+                mime="text/plain",
+                key=f"log_dl_{run_id}",
+                icon=":material/download:",
+            )
+
+
+def _artifacts(run_id: str, downloads: bool = False) -> None:
     from character.jobs.store import read_artifacts
 
     try:
@@ -204,10 +229,24 @@ def _artifacts(run_id: str) -> None:
         used = arts.result["embedding_model_used"] or "TF-IDF word features (no embedding model)"
         st.caption(f"Classifier features: {used}")
     if arts.artifacts:
+        from studio.downloads import file_download, folder_download
+
         st.markdown("**Produced**")
-        for a in arts.artifacts:
-            what = a.name or ("run folder" if Path(a.path).is_dir() else Path(a.path).name)
+        for i, a in enumerate(arts.artifacts):
+            path = Path(a.path)
+            what = a.name or ("run folder" if path.is_dir() else path.name)
             st.markdown(f"- {what}: `{a.path}`")
+            if not downloads:
+                continue  # a live run's files are still changing
+            if path.is_dir():
+                folder_download(
+                    path,
+                    f"Download {what}",
+                    key=f"art_dl_{run_id}_{i}",
+                    file_name=f"{run_id}-{path.name}.zip",
+                )
+            else:
+                file_download(path, f"Download {what}", key=f"art_dl_{run_id}_{i}")
 
 
 def _pipeline_summary(run_id: str) -> dict[str, Any] | None:
@@ -234,6 +273,8 @@ def _pipeline_result(run_id: str) -> None:
     """What the whole recipe made: each stage, the quick evaluation and the adapters to try."""
     import json
     from pathlib import Path
+
+    from character.backends.base import trim_to_word
 
     summary = _pipeline_summary(run_id)
     if summary is None:
@@ -274,7 +315,8 @@ def _pipeline_result(run_id: str) -> None:
             for name, row in models.items():
                 for s in row.get("samples", [])[:2]:
                     st.markdown(f"**{name}** · _{s.get('prompt', '')}_")
-                    st.write(s.get("answer", "") or "–")
+                    answer = s.get("answer", "") or "–"
+                    st.write(trim_to_word(answer) if s.get("cut_off") else answer)
     adapters = [(name, stages.get(name, {}).get("adapter")) for name in ("dpo", "sft")]
     adapters = [(n, a) for n, a in adapters if a]
     if adapters:
@@ -282,7 +324,35 @@ def _pipeline_result(run_id: str) -> None:
             "**Trained adapters** (the last one is the finished character):  \n"
             + "  \n".join(f"- {n}: `{a}`" for n, a in adapters)
         )
-        st.page_link("studio/views/models.py", label="Chat with the trained model", icon="💬")
+
+
+def _next_steps(run_id: str) -> None:
+    """Links that open the other pages on this run's finished adapter and persona."""
+    from character.jobs.latest import final_adapter, run_adapters
+    from studio.selection import page_link
+
+    final = final_adapter(run_adapters(run_id))
+    if final is None:
+        return
+    targets = {"model": str(final.path)}
+    if final.persona:
+        targets["persona"] = final.persona
+    st.markdown(
+        f"**Next:** try the finished adapter `{final.path.name}` ({final.name or 'adapter'})"
+    )
+    cols = st.columns(4)
+    for col, (page, label, icon) in zip(
+        cols,
+        (
+            ("studio/views/models.py", "Chat with the trained model", ":material/chat:"),
+            ("studio/views/arena.py", "Compare it in the Arena", ":material/swords:"),
+            ("studio/views/evaluation.py", "Evaluate it", ":material/analytics:"),
+            ("studio/views/export.py", "Export or download it", ":material/package_2:"),
+        ),
+        strict=True,
+    ):
+        with col:
+            page_link(page, label, icon, **targets)
 
 
 def live_detail(run_id: str, every_s: float) -> None:

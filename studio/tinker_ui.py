@@ -13,6 +13,7 @@ from typing import Any
 import plotly.graph_objects as go
 import streamlit as st
 
+from character.launch_presets import knob_label
 from studio.common import rel, run_safely
 
 WHERE_LOCAL = "Local (this computer)"
@@ -130,12 +131,23 @@ def render_tinker_launcher() -> None:
             if isinstance(value, float):
                 fmt = "%.0e" if value < 0.01 else "%.2f"
                 knobs[knob] = st.number_input(
-                    knob, 0.0, 1.0, value, format=fmt, key=k, help=TINKER_KNOB_HELP.get(knob)
+                    knob_label(knob),
+                    0.0,
+                    1.0,
+                    value,
+                    format=fmt,
+                    key=k,
+                    help=TINKER_KNOB_HELP.get(knob),
                 )
             else:
                 knobs[knob] = int(
                     st.number_input(
-                        knob, 1, 1_000_000, value, key=k, help=TINKER_KNOB_HELP.get(knob)
+                        knob_label(knob),
+                        1,
+                        1_000_000,
+                        value,
+                        key=k,
+                        help=TINKER_KNOB_HELP.get(knob),
                     )
                 )
         auto_download = st.checkbox(

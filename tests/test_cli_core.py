@@ -51,8 +51,9 @@ def test_validate_bad_file_lists_fields_and_fails(tmp_path: Path) -> None:
     out = res.output
     assert "✓" in out and out.count("✗") == 2  # the good file is still reported
     assert "[red]" not in out
-    for field in ("'name'", "'traits.0.trait'", "'safety'"):
+    for field in ("Persona id must be", "Trait 1: the trait text is missing [traits.0.trait]"):
         assert field in out, out
+    assert "[safety]" in out and "[name]" in out
     assert "JSON syntax error at line 3" in out
     assert str(bad) in out and str(broken) in out
 

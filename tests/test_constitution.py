@@ -100,8 +100,19 @@ def test_invalid_constitution_lists_every_problem_and_keeps_file(tmp_path: Path)
     with pytest.raises(ConstitutionError) as info:
         write_constitution_text(bad, good)
     problems = "\n".join(info.value.problems)
-    for field in ("'name'", "'traits.0.trait'", "'traits.1.questions'", "'directives'", "'colour'"):
-        assert field in problems, (field, problems)
+    # In the editor's words, counted from 1; the file's field paths ride along.
+    for label in (
+        "Persona id must be",
+        "Trait 1: the trait text is too short (at least 3 characters)",
+        "Questions for trait 2 contain an empty question",
+        "Directives must be a list",
+        "Field 'colour' is not a field this form knows",
+    ):
+        assert label in problems, (label, problems)
+    assert "traits.0" not in problems
+    for field in ("name", "traits.0.trait", "traits.1.questions", "directives", "colour"):
+        assert field in info.value.fields
+        assert f"[{field}]" in str(info.value)
     assert len(info.value.problems) >= 5
     assert good.read_bytes() == before  # nothing overwritten
 
@@ -231,6 +242,13 @@ def test_drafts_are_versioned_and_deduplicated(tmp_path: Path) -> None:
     assert list_drafts("tester", root) == [first, second]
     assert load_constitution(second) == edited
     assert diff_constitutions(load_constitution(first), load_constitution(second)).fields_changed
+    # Named by persona, a few words and the time: given words, else what changed.
+    from character.constitution import draft_label
+
+    assert draft_label(first).startswith("tester · first draft · ")
+    assert draft_label(second).startswith("tester · system prompt edited · ")
+    third = save_draft(edited.model_copy(update={"description": "x"}), root, note="Calmer, v3!")
+    assert third.stem.endswith("--calmer-v3") and draft_label(third).endswith(" UTC")
     # drafts never show up as personas of their own
     save_constitution(c, root / "hand-written" / "tester.json")
     assert list(list_constitutions(root)) == ["tester"]

@@ -52,17 +52,18 @@ def test_editor_validates_live_naming_fields_and_saves(constitutions: Path) -> N
 
     at.text_input(key="ed_name").set_value("Bad Name").run()
     errors = " ".join(e.value for e in at.error)
-    assert "field 'name'" in errors
+    assert "Persona id must be" in errors and "'name'" not in errors
     assert at.button(key="ed_save").disabled
 
     at.text_input(key="ed_name").set_value("bee2").run()
     at.button(key="ed_add").click().run()
     at.text_input(key="ed_trait_2").set_value("I").run()
-    assert "traits.2.trait" in " ".join(e.value for e in at.error)
+    errors = " ".join(e.value for e in at.error)
+    assert "Trait 3: the trait text is too short" in errors and "traits.2" not in errors
     at.button(key="ed_rm_2").click().run()
     assert not at.error
     at.text_area(key="ed_more").set_value("attributes: [oops").run()
-    assert "more fields" in " ".join(e.value for e in at.error)
+    assert "More fields: the YAML has a syntax error" in " ".join(e.value for e in at.error)
     at.text_area(key="ed_more").set_value("attributes:\n  interests: [honey]\n").run()
 
     at.radio(key="ed_fmt").set_value("yaml")
@@ -137,13 +138,20 @@ def test_launcher_checks_block_a_bad_config_and_launch_creates_a_job(
         assert "pairs: 12" in at.code[0].value
     at.radio(key="tl_kind").set_value("Step 2 · train the student on the pairs (DPO)").run()
     # No pairs file yet: the config is refused with the field named and launch is disabled.
-    assert any("dataset_path" in e.value for e in at.error)
+    errors = " ".join(e.value for e in at.error)
+    assert "Pairs file is missing" in errors and "dataset_path" not in errors
     assert at.button(key="tl_launch").disabled
     assert "kind: distill.train" in at.code[0].value
 
     at.radio(key="tl_kind").set_value("Step 1 · generate teacher/student pairs").run()
     names = " ".join(m.value for m in at.markdown)
-    assert "chat template" in names and "pad token" in names
+    assert "**Chat format**" in names and "**Knowing when to stop**" in names
+    assert "`chat template`" in names and "`pad token`" in names  # folded technical details
+    # Every knob has a plain label and help; the job file's name is in the help.
+    assert at.number_input(key="tl_distill.generate_demo_pair_count").label == (
+        "Answer pairs to generate"
+    )
+    assert "`pair_count`" in at.number_input(key="tl_distill.generate_demo_pair_count").help
     assert any("8 pairs is very small" in w.value for w in at.warning)
     assert "persona: beekeeper" in at.code[0].value
 
@@ -264,20 +272,32 @@ def test_try_tab_and_data_preview_sample_from_the_embedded_model(
 
     at.switch_page("studio/views/data_preview.py").run()
     at.slider(key="dp_n").set_value(1)
-    at.slider(key="dps_tokens").set_value(16)
-    at.button(key="dp_go").click().run(timeout=180)
+    at.button(key="dp_go").click().run(timeout=300)
     assert not at.exception and not at.error, [e.value for e in at.error]
     pairs = at.session_state["dp_pairs"]
-    assert len(pairs) == 1 and all(t.text or s.text for _, t, s in pairs)
+    assert len(pairs) == 1 and all(d.chosen.text or d.rejected.text for d in pairs)
+    assert pairs[0].candidates == 3  # the demo recipe's teacher tries per prompt
     assert any("Chosen — teacher" in m.value for m in at.markdown)
+    # The verdict shown is the run's: kept or dropped with the same reason and voice scores.
+    verdict = [c.value for c in at.caption if "A run would" in c.value]
+    assert verdict and "Voice score" in verdict[0]
 
 
 @pytest.mark.unit
 def test_drafts_keep_versions_and_show_the_trait_diff(constitutions: Path) -> None:
     pytest.importorskip("character.constitution").list_drafts  # noqa: B018
     at = open_page("studio/views/constitutions.py")
+    at.session_state["ed_tab"] = "Drafts & compare"  # what a click on the tab does
     at.button(key="dr_save").click().run()
-    assert any("Draft kept" in s.value for s in at.success)
+    assert not any("Draft kept" in s.value for s in at.success)  # not before the confirmation
+    assert any("as a draft?" in m.value for m in at.markdown)
+    at.button(key="dr_cancel").click().run()
+    assert not at.button(key="dr_save").disabled and "dr_confirm" not in [b.key for b in at.button]
+    at.button(key="dr_save").click().run()
+    at.text_input(key="dr_note").set_value("calm first try")
+    at.button(key="dr_confirm").click().run()
+    kept = [s.value for s in at.success if "Draft kept" in s.value]
+    assert kept and "beekeeper · calm first try · " in kept[0] and " UTC" in kept[0]
     at.text_input(key="ed_trait_1").set_value("I adore bees and honey").run()
     left = at.selectbox(key="dr_left").value
     assert left != "(the editor, unsaved)"
@@ -285,6 +305,10 @@ def test_drafts_keep_versions_and_show_the_trait_diff(constitutions: Path) -> No
     assert "I adore bees and honey" in summary and "I love bees" in summary
     assert "I am patient and calm" not in summary  # unchanged traits are not listed
     at.button(key="dr_save").click().run()
-    drafts = list((constitutions / "drafts" / "beekeeper").glob("*.json"))
+    at.button(key="dr_confirm").click().run()  # no note: named by what changed
+    drafts = sorted((constitutions / "drafts" / "beekeeper").glob("*.json"))
     assert len(drafts) == 2
+    assert drafts[0].stem.endswith("--calm-first-try")
+    assert drafts[1].stem.endswith("--1-trait-added-1-trait-removed")
+    assert at.session_state["ed_tab"] == "Drafts & compare"  # still on the tab used
     assert at.button(key="dr_go").label == "Answer with both versions"

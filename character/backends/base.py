@@ -44,6 +44,25 @@ class Completion(BaseModel):
     finish_reason: Literal["stop", "length", "error"] = "stop"
     tokens: int = 0
 
+    def display_text(self) -> str:
+        """The text to show a person: a reply cut off by the length limit ends at its last
+        whole word with an ellipsis instead of mid-word."""
+        return trim_to_word(self.text) if self.finish_reason == "length" else self.text
+
+
+def trim_to_word(text: str, ellipsis: str = "…") -> str:
+    """`text` that was cut off somewhere, ended at its last whole word plus `ellipsis`.
+
+    A token limit can stop inside a word ("the bees are hap"); the last word is dropped
+    because there is no telling whether it was complete. A single long word is kept whole."""
+    body = text.rstrip()
+    if not body:
+        return body
+    cut = max(body.rfind(" "), body.rfind("\n"), body.rfind("\t"))
+    if cut > 0:
+        body = body[:cut].rstrip()
+    return body.rstrip(",;:-–—(") + ellipsis
+
 
 ProgressFn = Callable[[int, int], None]
 """Called as `progress(done, total)` in units of conversations."""
@@ -72,8 +91,12 @@ class GenerationBackend(ABC):
 
     def chat(self, conversation: Conversation, params: SamplingParams | None = None) -> str:
         """Convenience for one conversation, one reply."""
+        return self.reply(conversation, params).text
+
+    def reply(self, conversation: Conversation, params: SamplingParams | None = None) -> Completion:
+        """One conversation, one reply, with why it stopped (for showing it trimmed)."""
         params = (params or SamplingParams()).model_copy(update={"n": 1})
-        return self.generate([conversation], params)[0][0].text
+        return self.generate([conversation], params)[0][0]
 
     def describe(self) -> dict[str, str]:
         return {"kind": self.kind, "model": self.model_ref}

@@ -171,6 +171,31 @@ class PairDecision(BaseModel):
         return self.reason is None
 
 
+REASON_WORDS = {
+    "empty": "one of the answers is empty",
+    "cut_off": "an answer stops mid-sentence (it hit the length limit)",
+    "too_long": "the conversation is longer than training allows",
+    "quotes_constitution": "the teacher recites its instructions instead of living them",
+    "breaks_character": "the teacher talks about being an AI or about its instructions",
+    "off_voice": "the teacher's answer does not sound like the persona",
+    "not_better": "the teacher's answer is no more in voice than the student's",
+}
+
+
+def pair_verdict_text(d: PairDecision) -> str:
+    """The preview's one-line verdict, in the words a student reads."""
+    scores = (
+        f" Voice score: chosen {d.chosen_score:.2f}, rejected {d.rejected_score:.2f}"
+        f" (best of {d.candidates} teacher tries)."
+        if d.chosen_score is not None and d.rejected_score is not None
+        else ""
+    )
+    if d.reason:
+        why = REASON_WORDS.get(d.reason, d.reason)
+        return f":material/warning: A run would drop this pair: {why} ({d.detail}).{scores}"
+    return f":material/check: A run would keep this pair.{scores}"
+
+
 class PairFilter:
     """Every check a pair passes before it becomes training data: the recipe's filters, then
     the voice judge. The generator and the studio's preview both call `decide`, so a preview

@@ -256,7 +256,14 @@ def arena_leaderboard(
         bad = set(vs.unknown_models)
         votes = [v for v in votes if v.model_a not in bad and v.model_b not in bad]
     board = None
-    if votes:
+    notes = list(vs.problems)
+    if votes and all(v.choice == "both_bad" for v in votes):
+        # "Both bad" says nothing about which system is better: nothing to rate yet.
+        notes.append(
+            f"{len(votes)} vote(s) so far, all 'both bad': ratings start with the first vote "
+            "for A, for B or a tie."
+        )
+    elif votes:
         present = {v.model_a for v in votes} | {v.model_b for v in votes}
         board = leaderboard(
             votes_to_comparisons(votes),
@@ -268,7 +275,7 @@ def arena_leaderboard(
         leaderboard=board,
         n_votes=len(votes),
         unknown_models=vs.unknown_models,
-        problems=vs.problems,
+        problems=notes,
     )
 
 

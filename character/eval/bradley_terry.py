@@ -47,6 +47,20 @@ class Rating(BaseModel):
     both_bad: int
 
 
+MIN_GAMES_FOR_INTERVAL = 5
+"""Below this many games a bootstrap interval mostly reflects how few votes there are (one
+vote resamples to itself: a zero-width interval that looks certain)."""
+
+
+def interval_text(row: Rating, min_games: int = MIN_GAMES_FOR_INTERVAL) -> str:
+    """The 95% interval in words: the range once it means something, else how many more
+    votes it needs."""
+    if row.games < min_games or row.upper - row.lower <= 1e-6:
+        more = max(1, min_games - row.games)
+        return f"need more votes ({more}+ more)"
+    return f"{row.lower:.0f} to {row.upper:.0f}"
+
+
 class Leaderboard(BaseModel):
     """Ratings sorted best first, with how they were computed."""
 

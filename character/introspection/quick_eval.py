@@ -172,10 +172,12 @@ def quick_eval(
             backend = LocalBackend(name, folder, model=model, tokenizer=tok, batch_size=8)
             outs = backend.generate([[{"role": "user", "content": p}] for p in prompts], params)
             answers = [o[0].text for o in outs]
+            cut = [o[0].finish_reason == "length" for o in outs]
             hits = [bool(lexicon & set(re.findall(r"[a-z']+", a.lower()))) for a in answers]
             row["persona_word_rate"] = round(sum(hits) / len(hits), 3)
             row["samples"] = [
-                {"prompt": p, "answer": a} for p, a in zip(prompts, answers, strict=True)
+                {"prompt": p, "answer": a, "cut_off": c}
+                for p, a, c in zip(prompts, answers, cut, strict=True)
             ]
         models[name] = row
         del model

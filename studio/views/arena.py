@@ -15,6 +15,7 @@ from character.eval.arena import (
     votes_path,
 )
 from studio.common import model_picker, run_safely, sampling_controls, settings
+from studio.selection import current_model, current_persona, default_option
 
 st.title("Arena")
 
@@ -27,16 +28,27 @@ personas = [NONE, *list_constitutions()]
 vote_tab, board_tab = st.tabs(["Vote", "Leaderboard"])
 
 with vote_tab:
+    st.caption(
+        "By default: your trained model without a system prompt against the base model "
+        "prompted with the same persona (did training beat prompting?)."
+    )
+    mine = current_persona() or (personas[1] if len(personas) > 1 else None)
+    default_option("ar_p2", personas, mine)
     c1, c2 = st.columns(2)
     with c1:
-        m1 = model_picker("System 1", key="ar_m1")
+        m1 = model_picker("System 1", key="ar_m1", default=current_model(), remember=True)
         p1 = st.selectbox("System 1 prompt", personas, key="ar_p1")
     with c2:
         m2 = model_picker("System 2", key="ar_m2")
-        p2 = st.selectbox("System 2 prompt", personas, index=min(1, len(personas) - 1), key="ar_p2")
+        p2 = st.selectbox("System 2 prompt", personas, key="ar_p2")
     prompt = st.text_area("Prompt", "What would you do with a free afternoon?", key="ar_prompt")
     params = sampling_controls("ar", max_new_tokens=96)
-    voter = st.text_input("Your name (stored with the vote)", "anonymous", key="ar_voter")
+    voter = st.text_input(
+        "Your name (stored with the vote)",
+        "anonymous",
+        key="ar_voter",
+        help="Kept with each vote so votes can be counted per person; any name works.",
+    )
     if st.button("New battle", key="ar_new", type="primary"):
         c_1 = contestant_id(m1, None if p1 == NONE else p1)
         c_2 = contestant_id(m2, None if p2 == NONE else p2)
@@ -101,14 +113,36 @@ with board_tab:
 
     board = run_safely(lambda: _board(str(path), mtime), "compute the leaderboard")
     if board is not None:
+        notes = list(board.problems)
         if board.leaderboard is None:
-            st.info("No votes yet: vote in the first tab.")
+            st.metric("Votes", board.n_votes)
+            st.info(
+                notes.pop() if board.n_votes and notes else "No votes yet: vote in the first tab."
+            )
         else:
-            from character.eval.bradley_terry import leaderboard_figure
+            from character.eval.bradley_terry import interval_text, leaderboard_figure
 
             st.metric("Votes", board.n_votes)
             st.dataframe(
-                [r.model_dump() for r in board.leaderboard.rows], hide_index=True, width="stretch"
+                [
+                    {
+                        "system": r.system,
+                        "rating": round(r.rating),
+                        "95% interval": interval_text(r),
+                        "games": r.games,
+                        "wins": r.wins,
+                        "losses": r.losses,
+                        "ties": r.ties,
+                        "both bad": r.both_bad,
+                    }
+                    for r in board.leaderboard.rows
+                ],
+                hide_index=True,
+                width="stretch",
+            )
+            st.caption(
+                "The 95% interval is the range the rating would likely fall in with many more "
+                "votes; it shows once a system has a few games."
             )
             st.plotly_chart(leaderboard_figure(board.leaderboard), key="ar_board_fig")
         if board.unknown_models:
@@ -116,7 +150,7 @@ with board_tab:
                 "Votes mention models that no longer exist (kept, still rated): "
                 + ", ".join(board.unknown_models)
             )
-        for p in board.problems[:5]:
+        for p in notes[:5]:
             st.warning(p)
         if board.n_votes and st.button("Export decisive votes as DPO pairs", key="ar_export"):
             out = settings().data_path / "eval" / "arena" / "arena_dpo.jsonl"

@@ -28,6 +28,7 @@ from studio.common import (
     sampling_controls,
     settings,
 )
+from studio.selection import current_persona, page_link, set_persona
 
 NEW = "(new blank persona)"
 LIST_FIELDS = ("directives", "safety", "example_signoffs")
@@ -40,6 +41,7 @@ def _load_into_state(c: Constitution | None) -> None:
     """Put a constitution into the editor's widget keys (called from callbacks only)."""
     ss = st.session_state
     c = c or Constitution(name="new-persona")
+    ss["ed_loaded"] = c.name
     ss["ed_name"] = c.name
     ss["ed_display"] = c.display_name
     ss["ed_desc"] = c.description
@@ -84,15 +86,17 @@ def _collect() -> tuple[dict[str, Any], list[str]]:
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark else ""
-            problems.append(f"field 'more fields': YAML syntax error{where}")
+            problems.append(f"More fields: the YAML has a syntax error{where}")
             more = None
         if isinstance(more, dict):
             data.update({k: v for k, v in more.items() if k in ("attributes", "behaviors")})
             for k in more:
                 if k not in ("attributes", "behaviors"):
-                    problems.append(f"field 'more fields.{k}': only attributes and behaviors")
+                    problems.append(
+                        f"More fields: '{k}' is not allowed (only attributes and behaviors)"
+                    )
         elif more is not None:
-            problems.append("field 'more fields': expected a mapping with attributes/behaviors")
+            problems.append("More fields: write 'attributes:' and/or 'behaviors:' with lines below")
     return data, problems
 
 
@@ -100,6 +104,7 @@ def _open_selected() -> None:
     choice = st.session_state.get("ed_open")
     known = list_constitutions()
     if choice in known:
+        set_persona(choice)
         try:
             _load_into_state(load_constitution(known[choice]))
             st.session_state.pop("ed_load_error", None)
@@ -145,10 +150,71 @@ st.caption(
     "A constitution describes the character in the first person. Its traits drive every "
     "later step; the questions under each trait are prompts that make it show."
 )
+
+
+def _editor_keys() -> list[str]:
+    n = st.session_state.get("ed_n", 0)
+    fields = ["ed_name", "ed_display", "ed_desc", "ed_sys", "ed_more"]
+    fields += [f"ed_{f}" for f in LIST_FIELDS]
+    return fields + [f"ed_{k}_{i}" for i in range(n) for k in ("trait", "q")]
+
+
+def _snapshot() -> None:
+    """Keep the editor's text outside its widgets: Streamlit drops a widget's value when
+    another page is shown, and the editor must come back as the user left it."""
+    ss = st.session_state
+    ss["ed_snapshot"] = {k: ss[k] for k in _editor_keys() if k in ss}
+
+
+def _restore() -> None:
+    for k, v in st.session_state.get("ed_snapshot", {}).items():
+        st.session_state[k] = v
+
+
+def _editor_is_clean() -> bool:
+    """True when the editor holds exactly the saved file of the persona it opened."""
+    loaded = st.session_state.get("ed_loaded")
+    if loaded not in known:
+        return not st.session_state.get("ed_n")
+    try:
+        saved = load_constitution(known[loaded])
+        return constitution_from_data(_collect()[0], source="the editor") == saved
+    except ConstitutionError:
+        return False
+
+
+def _follow_selection() -> None:
+    """Back on the page: follow the persona picked elsewhere, unless that would throw away
+    unsaved edits (then keep them and say so)."""
+    ss = st.session_state
+    wanted, loaded = current_persona(), ss.get("ed_loaded")
+    if wanted in known and wanted != loaded and _editor_is_clean():
+        ss["ed_open"] = wanted
+        _open_selected()
+    else:
+        ss["ed_open"] = loaded if loaded in known else NEW
+        if wanted in known and wanted != loaded:
+            st.info(
+                f"The editor still holds unsaved changes to **{loaded}**; save them, or open "
+                f"**{wanted}** below to leave them."
+            )
+
+
 known = list_constitutions()
-if "ed_n" not in st.session_state:
-    st.session_state["ed_open"] = next(iter(known), NEW)
+ss = st.session_state
+wanted = current_persona()
+if "ed_n" not in ss:
+    # First visit: open the persona the user works on (a link's target), else the first one.
+    ss["ed_open"] = wanted if wanted in known else next(iter(known), NEW)
     _open_selected()
+else:
+    if "ed_name" not in ss:
+        _restore()  # back from another page
+    if "ed_open_next" in ss:
+        ss["ed_open"] = ss.pop("ed_open_next")  # just saved under this id
+    elif "ed_open" not in ss:
+        _follow_selection()
+
 
 top = st.columns([2, 1])
 top[0].selectbox(
@@ -242,7 +308,10 @@ if upload is not None and st.session_state.get("ed_upload_done") != upload.file_
         except ConstitutionError as exc:
             st.error(str(exc))
 
-edit_tab, try_tab, drafts_tab = st.tabs(["Edit", "Try it", "Drafts & compare"])
+# A key keeps the open tab across reruns (a button in the Drafts tab no longer jumps back).
+edit_tab, try_tab, drafts_tab = st.tabs(
+    ["Edit", "Try it", "Drafts & compare"], key="ed_tab", on_change="rerun"
+)
 
 with edit_tab:
     c1, c2 = st.columns(2)
@@ -317,6 +386,25 @@ with edit_tab:
                 run_safely(lambda: save_draft(current), "keep a draft version")
             if saved is not None:
                 st.success(f"Saved {saved.name}.")
+                set_persona(current.name)
+                ss["ed_loaded"] = current.name
+                ss["ed_open_next"] = current.name
+    if current is not None and current.name in list_constitutions():
+        n1, n2 = st.columns(2)
+        with n1:
+            page_link(
+                "studio/views/data_preview.py",
+                f"Preview the data of {current.name}",
+                ":material/compare:",
+                persona=current.name,
+            )
+        with n2:
+            page_link(
+                "studio/views/training.py",
+                f"Train {current.name}",
+                ":material/rocket_launch:",
+                persona=current.name,
+            )
     if current is not None:
         with st.expander("Preview: the teacher's system prompt"):
             st.code(current.teacher_system_prompt(), language=None, wrap_lines=True)
@@ -333,9 +421,9 @@ with try_tab:
         backend = run_safely(lambda: cached_backend(model), f"load model {model}")
         if backend is not None:
             with st.spinner("Sampling…"):
-                reply = run_safely(lambda: backend.chat(conv, params), "sample a reply")
+                reply = run_safely(lambda: backend.reply(conv, params), "sample a reply")
             if reply is not None:
-                st.session_state["try_reply"] = reply
+                st.session_state["try_reply"] = reply.display_text()
     if "try_reply" in st.session_state:
         with st.chat_message("assistant"):
             st.write(st.session_state["try_reply"])
@@ -344,3 +432,5 @@ with drafts_tab:
     from studio.drafts import render_drafts
 
     render_drafts(current)
+
+_snapshot()

@@ -8,18 +8,18 @@ from typing import Any
 import streamlit as st
 
 from character.constitution import ConstitutionError, list_constitutions, load_constitution
-from character.distillation.filters import check_pair
+from character.distillation.generate import pair_verdict_text, preview_pairs
 from character.distillation.prompts import build_prompt_set
 from character.io import DataFileError, JsonlProblem, iter_jsonl
-from character.persona_prompt import persona_conversation
+from character.pipeline import PRESETS, pair_generation_config
 from studio.common import (
     cached_backend,
     data_files,
     model_picker,
     rel,
     run_safely,
-    sampling_controls,
 )
+from studio.selection import page_link, persona_picker_default, remember_persona
 
 MAX_ROWS = 5000  # rows read from a dataset for browsing; larger files show their first rows
 
@@ -35,7 +35,15 @@ pairs_tab, browse_tab = st.tabs(["Teacher vs student", "Browse datasets"])
 with pairs_tab:
     if not known:
         st.warning("No constitution yet: create one in the Constitution editor first.")
-    persona = st.selectbox("Persona", list(known), key="dp_persona")
+    persona_picker_default("dp_persona", list(known))
+    persona = st.selectbox(
+        "Persona",
+        list(known),
+        key="dp_persona",
+        on_change=remember_persona,
+        args=("dp_persona",),
+        help="The persona you worked on last is picked for you.",
+    )
     c = None
     if persona:
         try:
@@ -68,12 +76,18 @@ with pairs_tab:
         st.session_state["dp_prompts"] = [p.text for p in pset.prompts[:n_prompts]]
         st.markdown("\n".join(f"{i + 1}. {p}" for i, p in enumerate(prompts)))
 
-    t_col, s_col = st.columns(2)
+    t_col, s_col, scale_col = st.columns(3)
     with t_col:
         teacher = model_picker("Teacher model (with the constitution)", key="dp_teacher")
     with s_col:
         student = model_picker("Student model (without it)", key="dp_student")
-    params = sampling_controls("dps", max_new_tokens=64)
+    scale = scale_col.selectbox(
+        "Recipe size",
+        list(PRESETS),
+        key="dp_scale",
+        help="The preview samples and filters exactly as a recipe run of this size would: "
+        "the same reply length, number of teacher tries per prompt and voice judge.",
+    )
     go = st.button(
         "Generate pairs",
         key="dp_go",
@@ -83,41 +97,42 @@ with pairs_tab:
     )
     if go and c is not None:
         prompts_text: list[str] = st.session_state.get("dp_prompts", [])
-        t_convs = [persona_conversation(c, p, teacher) for p in prompts_text]
-        s_convs = [[{"role": "user", "content": p}] for p in prompts_text]
-        with st.spinner(f"Sampling {len(prompts_text)} teacher and student answers…"):
+        cfg = pair_generation_config(
+            str(known[persona]), PRESETS[scale], teacher=teacher, student=student
+        )
+        with st.spinner(
+            f"Sampling {len(prompts_text)} prompts: {cfg.best_of} teacher tries and one student "
+            "answer each…"
+        ):
             tb = run_safely(lambda: cached_backend(teacher), f"load teacher {teacher}")
             sb = run_safely(lambda: cached_backend(student), f"load student {student}")
-            t_out = (
-                run_safely(lambda: tb.generate(t_convs, params), "sample the teacher")
-                if tb
+            decisions = (
+                run_safely(
+                    lambda: preview_pairs(cfg, prompts_text, teacher=tb, student=sb),
+                    "sample and judge the pairs",
+                )
+                if tb and sb
                 else None
             )
-            s_out = (
-                run_safely(lambda: sb.generate(s_convs, params), "sample the student")
-                if sb
-                else None
-            )
-        if t_out is not None and s_out is not None:
-            st.session_state["dp_pairs"] = [
-                (p, t[0], s[0]) for p, t, s in zip(prompts_text, t_out, s_out, strict=True)
-            ]
-    for i, (prompt, chosen, rejected) in enumerate(st.session_state.get("dp_pairs", [])):
-        st.markdown(f"**Prompt {i + 1}:** {prompt}")
+        if decisions is not None:
+            st.session_state["dp_pairs"] = decisions
+    if persona:
+        page_link(
+            "studio/views/training.py",
+            f"Train {persona} on data like this",
+            ":material/rocket_launch:",
+            persona=persona,
+        )
+    for i, d in enumerate(st.session_state.get("dp_pairs", [])):
+        st.markdown(f"**Prompt {i + 1}:** {d.prompt}")
         left, right = st.columns(2)
         box = left.container(border=True)
         box.markdown(":green[**Chosen — teacher with constitution**]")
-        box.write(chosen.text or "(empty)")
+        box.write(d.chosen.display_text() or "(empty)")
         box = right.container(border=True)
         box.markdown(":red[**Rejected — student without it**]")
-        box.write(rejected.text or "(empty)")
-        reason, detail = check_pair(chosen, rejected, prompt=prompt)
-        if reason:
-            st.caption(
-                f":material/warning: The generator would drop this pair: {reason} ({detail})."
-            )
-        else:
-            st.caption(":material/check: The generator's filters would keep this pair.")
+        box.write(d.rejected.display_text() or "(empty)")
+        st.caption(pair_verdict_text(d))
 
 
 def _text(value: Any) -> str:
@@ -140,6 +155,9 @@ with browse_tab:
     else:
         choice = st.selectbox("Dataset", [rel(p) for p in files], key="dp_file")
         path = files[[rel(p) for p in files].index(choice)]
+        from studio.downloads import file_download
+
+        file_download(path, "Download this dataset (JSONL)", key="dp_dl")
         problems: list[JsonlProblem] = []
         rows: list[dict[str, Any]] = []
         try:

@@ -9,6 +9,7 @@ from pathlib import Path
 import streamlit as st
 
 from studio.common import data_files, rel, run_safely, settings
+from studio.selection import adapter_name_for, current_model, default_option
 
 FORMAT_HELP = {
     "merged": "Merged safetensors: the adapter folded into its base (checked by comparing logits).",
@@ -26,18 +27,35 @@ def _page() -> None:
         "manifest with its lineage and file hashes; an existing folder is never overwritten."
     )
     adapters = run_safely(known_adapters, "list the adapters") or {}
+    made = adapter_name_for(current_model(), adapters)  # the adapter the user just trained
     export_tab, serve_tab = st.tabs(["Export", "Serve"])
     with export_tab:
         if not adapters:
             st.info("No adapters in the data folder yet: train one on the Training launcher page.")
         else:
-            name = st.selectbox("Adapter", list(adapters), key="ex_adapter")
+            default_option("ex_adapter", list(adapters), made)
+            name = st.selectbox(
+                "Adapter",
+                list(adapters),
+                key="ex_adapter",
+                help="The adapter you trained last is picked for you.",
+            )
+            from studio.downloads import folder_download
+
+            folder_download(
+                adapters[name],
+                "Download this adapter",
+                key="ex_dl_adapter",
+                file_name=f"{name.replace('/', '-')}-adapter.zip",
+            )
             formats = st.multiselect(
                 "Formats",
                 list(FORMAT_HELP),
                 default=["merged", "gguf"],
                 key="ex_formats",
                 format_func=lambda f: FORMAT_HELP[f],
+                help="Merged: one model folder for any transformers tool. GGUF: one file for "
+                "llama.cpp and Ollama (with a Modelfile). Adapter only: the small add-on.",
             )
             dtype = st.selectbox(
                 "GGUF precision",
@@ -64,11 +82,22 @@ def _page() -> None:
         st.subheader("Exports")
         if not manifests:
             st.info("No exports yet.")
-        for m in manifests[:20]:
+        for i, m in enumerate(manifests[:20]):
             data = run_safely(lambda m=m: json.loads(m.read_text(encoding="utf-8")), "read")
             if not data:
                 continue
             with st.expander(f"{data.get('kind', '?')}: {rel(m.parent)}"):
+                from studio.downloads import folder_download
+
+                what = {"gguf": "GGUF + Modelfile", "merged": "merged model"}.get(
+                    str(data.get("kind")), str(data.get("kind", "export"))
+                )
+                folder_download(
+                    m.parent,
+                    f"Download the {what}",
+                    key=f"ex_dl_{i}",
+                    file_name=f"{m.parent.parent.name}-{m.parent.name}.zip",
+                )
                 check = data.get("check") or {}
                 if check:
                     st.markdown("Check: " + ", ".join(f"{k} = {v}" for k, v in check.items()))
@@ -76,8 +105,17 @@ def _page() -> None:
 
     with serve_tab:
         choices = ["smollm2-135m", *adapters]
+        default_option("ex_serve_ref", choices, made)
         ref = st.selectbox("Model or adapter to serve", choices, key="ex_serve_ref")
-        port = st.number_input("Port", 1024, 65535, 8000, key="ex_port")
+        port = st.number_input(
+            "Port",
+            1024,
+            65535,
+            8000,
+            key="ex_port",
+            help="The number in the server's address (http://127.0.0.1:PORT); pick another if "
+            "something else already uses it.",
+        )
         target = str(adapters[ref]) if ref in adapters else ref
         st.markdown("Run this in a terminal (it stays on localhost only):")
         st.code(f"character serve {target} --port {int(port)}", language="bash")

@@ -13,6 +13,13 @@ from typing import Any
 import streamlit as st
 
 from studio.common import data_files, model_picker, rel, run_safely, sampling_controls, settings
+from studio.selection import (
+    adapter_name_for,
+    current_model,
+    default_option,
+    persona_picker_default,
+    remember_persona,
+)
 
 
 def _constitution(persona: str | None) -> Any:
@@ -184,8 +191,17 @@ def _page() -> None:
     )
 
     with give:
-        persona = st.selectbox("Persona", personas, key="fb_persona")
-        model = model_picker("Model that answers", key="fb_model")
+        persona_picker_default("fb_persona", personas)
+        persona = st.selectbox(
+            "Persona",
+            personas,
+            key="fb_persona",
+            on_change=remember_persona,
+            args=("fb_persona",),
+        )
+        model = model_picker(
+            "Model that answers", key="fb_model", default=current_model(), remember=True
+        )
         prompt = st.text_area("Prompt", "What would you do with a free afternoon?", key="fb_prompt")
         params = sampling_controls("fb", max_new_tokens=96)
         if st.button("Get a response", key="fb_generate", type="primary"):
@@ -289,10 +305,18 @@ def _page() -> None:
             "Round N+1 continues training round N's adapter on DPO pairs from corrections "
             "(and exported arena votes), mixed with round N's data at a capped share."
         )
-        r_persona = st.selectbox("Persona", personas, key="fb_r_persona")
+        persona_picker_default("fb_r_persona", personas)
+        r_persona = st.selectbox(
+            "Persona",
+            personas,
+            key="fb_r_persona",
+            on_change=remember_persona,
+            args=("fb_r_persona",),
+        )
         if not adapters:
             st.info("No adapters yet: train one on the Training launcher page first.")
         else:
+            default_option("fb_r_prev", list(adapters), adapter_name_for(current_model(), adapters))
             prev = st.selectbox("Previous round's adapter", list(adapters), key="fb_r_prev")
             datasets = [None, *data_files()]
             base_ds = st.selectbox(
@@ -310,7 +334,15 @@ def _page() -> None:
                 key="fb_r_share",
                 help="A few raters' taste should not swamp the distilled data.",
             )
-            steps = st.number_input("Max steps (0 = one epoch)", 0, 10000, 0, key="fb_r_steps")
+            steps = st.number_input(
+                "Training steps (0 = one pass over the data)",
+                0,
+                10000,
+                0,
+                key="fb_r_steps",
+                help="How many updates to make; each looks at a few pairs. 0 makes one pass "
+                "over all pairs.",
+            )
             if st.button("Launch round", key="fb_r_launch", type="primary"):
                 cfg = {
                     "persona": r_persona,
@@ -328,7 +360,14 @@ def _page() -> None:
             "previously failing prompts that now pass."
         )
         if len(adapters) >= 1:
-            rp = st.selectbox("Persona", personas, key="fb_rep_persona")
+            persona_picker_default("fb_rep_persona", personas)
+            rp = st.selectbox(
+                "Persona",
+                personas,
+                key="fb_rep_persona",
+                on_change=remember_persona,
+                args=("fb_rep_persona",),
+            )
             names = list(adapters)
             new = st.selectbox("Round N+1", names, key="fb_rep_new")
             prev_name = st.selectbox(

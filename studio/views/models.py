@@ -12,6 +12,7 @@ from character.jobs.index import lineage
 from character.persona_prompt import persona_conversation
 from character.settings import EMBEDDED_MODEL
 from studio.common import cached_backend, model_picker, run_safely, sampling_controls
+from studio.selection import adapter_name_for, current_model, default_option, page_link
 
 st.title("Models")
 st.caption(
@@ -41,7 +42,9 @@ for name, path in adapters.items():
     )
 st.dataframe(rows, hide_index=True, width="stretch")
 
+made = current_model()  # the adapter the user just trained (or picked last)
 if adapters:
+    default_option("mdl_lineage", list(adapters), adapter_name_for(made, adapters))
     pick = st.selectbox("Lineage of adapter", list(adapters), key="mdl_lineage")
     chain = run_safely(lambda: lineage(adapters[pick]), "read the lineage") or []
     if chain:
@@ -74,7 +77,7 @@ chat_tab, side_tab = st.tabs(["Chat", "Base vs tuned"])
 with chat_tab:
     c1, c2 = st.columns(2)
     with c1:
-        chat_model = model_picker("Model", key="mdl_chat_model")
+        chat_model = model_picker("Model", key="mdl_chat_model", default=made, remember=True)
     persona = c2.selectbox(
         "System prompt",
         personas,
@@ -97,7 +100,9 @@ with chat_tab:
         if backend is not None:
             with st.spinner("Thinking…"):
                 reply = run_safely(
-                    lambda: backend.chat(_conversation(persona, history, chat_model), params),
+                    lambda: backend.reply(
+                        _conversation(persona, history, chat_model), params
+                    ).display_text(),
                     "reply",
                 )
             if reply is not None:
@@ -111,7 +116,9 @@ with side_tab:
     with c1:
         left = model_picker("Left (e.g. the base model)", key="mdl_left")
     with c2:
-        right = model_picker("Right (e.g. the trained adapter)", key="mdl_right")
+        right = model_picker(
+            "Right (e.g. the trained adapter)", key="mdl_right", default=made, remember=True
+        )
     side_persona = st.selectbox("System prompt for both", personas, key="mdl_side_persona")
     prompt = st.text_area("Prompt", "What do you do on a rainy day?", key="mdl_side_prompt")
     side_params = sampling_controls("mdl_side")
@@ -123,7 +130,8 @@ with side_tab:
             if backend is not None:
                 with st.spinner(f"Sampling {ref}…"):
                     out[side] = run_safely(
-                        lambda b=backend, c=conv: b.chat(c, side_params), "sample"
+                        lambda b=backend, c=conv: b.reply(c, side_params).display_text(),
+                        "sample",
                     )
         st.session_state["mdl_side_out"] = (left, right, out)
     if "mdl_side_out" in st.session_state:
@@ -141,4 +149,4 @@ st.caption(
     "adapter alone; each export runs as a job with a manifest."
 )
 if (Path(__file__).parent / "export.py").exists():
-    st.page_link("studio/views/export.py", label="Open Export & serve", icon=":material/package_2:")
+    page_link("studio/views/export.py", "Open Export & serve", ":material/package_2:")

@@ -24,6 +24,7 @@ from character.sources.transcripts import (
     transcript_folders,
 )
 from studio.common import data_files, model_picker, rel, run_safely, settings
+from studio.selection import persona_picker_default, remember_persona
 
 
 def _launch(kind: str, config: dict[str, Any], name: str) -> None:
@@ -296,7 +297,14 @@ with tab_c:
     if not personas:
         st.info("No constitution yet: write one in the Constitution editor first.")
     else:
-        persona = st.selectbox("Persona", personas, key="src_c_persona")
+        persona_picker_default("src_c_persona", personas)
+        persona = st.selectbox(
+            "Persona",
+            personas,
+            key="src_c_persona",
+            on_change=remember_persona,
+            args=("src_c_persona",),
+        )
         c = run_safely(lambda: resolve_constitution(persona), f"load {persona}")
         if c is not None:
             st.caption("One item per line. Attributes say who the character is; behaviors how.")

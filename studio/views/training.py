@@ -14,8 +14,10 @@ from character.launch_presets import (
     STEP_PRESETS,
     build_spec,
     cli_command,
+    knob_label,
     pipeline_config_fields,
     pipeline_preset_values,
+    plain_config_problems,
     spec_yaml,
 )
 from character.preflight_checks import (
@@ -28,6 +30,7 @@ from character.preflight_checks import (
     estimate_training_memory,
 )
 from studio.common import data_files, model_picker, rel, run_safely
+from studio.selection import page_link, persona_picker_default, remember_persona, set_persona
 from studio.tinker_ui import WHERE_HELP, WHERE_LOCAL, WHERE_TINKER, render_tinker_launcher
 
 # Material icons ship with Streamlit; emoji need a colour-emoji font the machine may lack.
@@ -90,8 +93,14 @@ if kind != "demo.count":
     personas = list(list_constitutions())
     if not personas:
         st.warning("No constitution yet: write one in the Constitution editor first.")
+    persona_picker_default("tl_persona", personas)
     persona = st.selectbox(
-        "Persona", personas, key="tl_persona", help="The constitution the model should learn."
+        "Persona",
+        personas,
+        key="tl_persona",
+        on_change=remember_persona,
+        args=("tl_persona",),
+        help="The constitution the model should learn (the one you worked on last).",
     )
 
 overrides: dict[str, Any] = {}
@@ -135,19 +144,22 @@ if kind == "distill.generate":
 with st.expander("Advanced settings"):
     if not defaults:
         st.caption("The preset decides everything for this choice.")
+    else:
+        st.caption("Each setting has help (the ? icon); the job file keeps their short names.")
     for knob, value in defaults.items():
         key = f"tl_{kind}_{preset}_{knob}"
-        help_text = KNOB_HELP.get(knob, "")
+        label = knob_label(knob)
+        help_text = f"{KNOB_HELP.get(knob, '')}\n\nIn the job file: `{knob}`."
         if isinstance(value, bool):
-            overrides[knob] = st.checkbox(knob, value, key=key, help=help_text)
+            overrides[knob] = st.checkbox(label, value, key=key, help=help_text)
         elif isinstance(value, int):
             overrides[knob] = int(
-                st.number_input(knob, 1, 1_000_000, value, key=key, help=help_text)
+                st.number_input(label, 1, 1_000_000, value, key=key, help=help_text)
             )
         elif isinstance(value, float):
             fmt = "%.0e" if value < 0.01 else "%.2f"
             overrides[knob] = st.number_input(
-                knob, 0.0, 1e6, value, format=fmt, key=key, help=help_text
+                label, 0.0, 1e6, value, format=fmt, key=key, help=help_text
             )
 
 display = st.text_input("Run name", key="tl_name", help="A label for the Runs page (optional).")
@@ -161,7 +173,7 @@ try:
 
     validate(spec)
 except JobConfigError as exc:
-    problems = exc.problems
+    problems = plain_config_problems(exc)
 except Exception as exc:  # noqa: BLE001 - e.g. a kind whose module has not landed
     problems = [str(exc)]
 model_ref = overrides.get("model") or overrides.get("student_model")
@@ -203,10 +215,13 @@ elif kind == "pipeline" and "pairs" in defaults:
 
 st.subheader("Checks before launch")
 for p in problems:
-    st.error(f"Config: {p}")
+    st.error(f"Settings: {p}")
 for c in checks:
-    text = f"{ICONS[c.level]} **{c.name}**: {c.message}"
+    text = f"{ICONS[c.level]} **{c.title}**: {c.summary()}"
     (st.error if c.level == "error" else st.warning if c.level == "warn" else st.markdown)(text)
+if checks:
+    with st.expander("Technical details of the checks"):
+        st.markdown("\n".join(f"- `{c.name}`: {c.message}" for c in checks))
 if not problems and not checks:
     st.caption("Nothing to check for this choice: it loads no model and writes a tiny file.")
 blocked = bool(problems) or any(c.level == "error" for c in checks)
@@ -221,5 +236,11 @@ if st.button("Launch", key="tl_launch", type="primary", disabled=blocked):
     run_id = run_safely(lambda: submit(spec), "start the run", "Check the settings above.")
     if run_id:
         st.session_state["runs_selected"] = run_id
+        set_persona(persona)
         st.success(f"Started run `{run_id}`.")
-        st.page_link("studio/views/runs.py", label="Follow it on the Runs page", icon="📈")
+        page_link(
+            "studio/views/runs.py",
+            "Follow it on the Runs page",
+            ":material/monitoring:",
+            run=run_id,
+        )

@@ -39,6 +39,7 @@ class ScalePreset(BaseModel):
     pair_allow_cut_off: bool
     samples_per_prompt: int
     best_of: int = 1
+    breaking_share: float = 0.0
     dpo_steps: int | None
     dpo_epochs: float
     dpo_batch: int
@@ -64,7 +65,7 @@ class ScalePreset(BaseModel):
 PRESETS: dict[str, ScalePreset] = {
     "demo": ScalePreset(
         pairs=24, heldout=4, pair_max_new_tokens=80, pair_allow_cut_off=True, samples_per_prompt=1,
-        best_of=3,
+        best_of=3, breaking_share=0.2,
         dpo_steps=16, dpo_epochs=1, dpo_batch=2, dpo_rank=16, dpo_lr=2e-4, dpo_max_length=320,
         reflections=12, interactions=2, turns=4, reflection_max_new_tokens=96,
         turn_max_new_tokens=64, sft_steps=10, sft_epochs=1, sft_batch=4, sft_rank=16,
@@ -73,7 +74,7 @@ PRESETS: dict[str, ScalePreset] = {
     ),
     "small": ScalePreset(
         pairs=200, heldout=16, pair_max_new_tokens=192, pair_allow_cut_off=False,
-        samples_per_prompt=2, best_of=4,
+        samples_per_prompt=2, best_of=4, breaking_share=0.2,
         dpo_steps=None, dpo_epochs=1, dpo_batch=8, dpo_rank=32, dpo_lr=1e-4, dpo_max_length=768,
         reflections=200, interactions=20, turns=10, reflection_max_new_tokens=256,
         turn_max_new_tokens=128, sft_steps=None, sft_epochs=1, sft_batch=8, sft_rank=64,
@@ -431,6 +432,7 @@ def pair_generation_config(
         max_length=preset.dpo_max_length,
         samples_per_prompt=preset.samples_per_prompt,
         best_of=preset.best_of,
+        breaking_share=preset.breaking_share,
         allow_cut_off=preset.pair_allow_cut_off,
         seed=seed,
         output_path=output_path,

@@ -114,3 +114,46 @@ def test_preview_gives_the_runs_verdict_for_the_same_pair(
         reason, chosen, score = run[d.prompt]
         assert (d.reason, d.chosen.text.strip()) == (reason, chosen)
         assert d.chosen_score == pytest.approx(score, abs=1e-3)
+
+
+@pytest.mark.unit
+def test_training_break_suffixes_share_no_wording_with_the_evaluations() -> None:
+    from character.distillation.breaking_prompts import TRAINING_BREAK_SUFFIXES
+    from character.distillation.filters import ngrams
+    from character.eval.robustness import ADVERSARIAL_SUFFIXES
+
+    eval_grams = set().union(*(ngrams(s, 4) for s in ADVERSARIAL_SUFFIXES.values()))
+    for suffix in TRAINING_BREAK_SUFFIXES:
+        assert not ngrams(suffix, 4) & eval_grams, suffix
+    assert not {s.lower() for s in TRAINING_BREAK_SUFFIXES} & {
+        s.lower() for s in ADVERSARIAL_SUFFIXES.values()
+    }
+
+
+@pytest.mark.unit
+def test_a_share_of_training_prompts_asks_to_drop_the_persona(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    from character.distillation.breaking_prompts import TRAINING_BREAK_SUFFIXES, breaking_suffix
+    from character.distillation.generate import GenerationConfig, generate_dpo_pairs
+
+    ids = [f"p{i}:0" for i in range(400)]
+    share = sum(breaking_suffix(i, 0.25, 7) is not None for i in ids) / len(ids)
+    assert 0.18 < share < 0.32
+    assert [breaking_suffix(i, 0.25, 7) for i in ids] == [breaking_suffix(i, 0.25, 7) for i in ids]
+    cfg = GenerationConfig(
+        persona="pirate",
+        teacher_model=str(tiny_model_dir),
+        student_model=str(tiny_model_dir),
+        pair_count=3,
+        max_new_tokens=6,
+        allow_cut_off=True,
+        breaking_share=1.0,
+        voice={"method": "off"},
+        output_path=tmp_path / "pairs.jsonl",
+    )
+    rows = read_jsonl(generate_dpo_pairs(cfg))
+    assert len(rows) == 3
+    for row in rows:
+        assert row["breaking_suffix"] in TRAINING_BREAK_SUFFIXES
+        assert row["prompt"][0]["content"].endswith(row["breaking_suffix"])

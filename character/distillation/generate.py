@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from character.backends.base import Completion, SamplingParams
 from character.constitution import Constitution, render_system_prompt, resolve_constitution
+from character.distillation.breaking_prompts import breaking_suffix, with_suffix
 from character.distillation.dataset import DpoExample, default_output_path
 from character.distillation.filters import REASONS, QuoteDetector, check_pair
 from character.distillation.prompts import PromptItem, PromptSet, build_prompt_set
@@ -77,6 +78,13 @@ class GenerationConfig(BaseModel):
     )
     use_augmented_cards: bool = Field(
         default=False, description="Teacher sees the card or an augmented variant, per pair."
+    )
+    breaking_share: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of prompts that end with a request to drop the persona (wording "
+        "disjoint from the robustness evaluation's), so training teaches the persona to hold.",
     )
     best_of: int = Field(
         default=1,
@@ -442,22 +450,24 @@ def generate_dpo_pairs(
         todo = todo[len(batch) :]
         seeded = params.model_copy(update={"seed": config.seed + 100_003 * batch_no})
         batch_no += 1
+        suffixes = [breaking_suffix(pid, config.breaking_share, config.seed) for pid, _, _ in batch]
+        texts = [with_suffix(p.text, sfx) for (_, p, _), sfx in zip(batch, suffixes, strict=True)]
         teacher_convs = [
             [
                 {"role": "system", "content": pick_card(cards, pid)[1] if cards else system_prompt},
                 *teacher_prefix[1:],
-                {"role": "user", "content": p.text},
+                {"role": "user", "content": text},
             ]
-            for pid, p, _ in batch
+            for (pid, _, _), text in zip(batch, texts, strict=True)
         ]
-        student_convs = [[{"role": "user", "content": p.text}] for _, p, _ in batch]
+        student_convs = [[{"role": "user", "content": text}] for text in texts]
         samples, rejected = sample_teacher_and_student(
             teacher, student, teacher_convs, student_convs, seeded, config.best_of
         )
-        decisions = pair_filter.decide([p.text for _, p, _ in batch], samples, rejected)
+        decisions = pair_filter.decide(texts, samples, rejected)
         good: list[DpoExample] = []
         bad: list[dict[str, Any]] = []
-        for (pid, item, k), d, cands in zip(batch, decisions, samples, strict=True):
+        for (pid, item, k), d, cands, sfx in zip(batch, decisions, samples, suffixes, strict=True):
             gen_tokens += sum(c.tokens for c in cands) + d.rejected.tokens
             scores = (
                 {"chosen_score": d.chosen_score, "rejected_score": d.rejected_score}
@@ -471,7 +481,7 @@ def generate_dpo_pairs(
                         "pair_id": pid,
                         "reason": d.reason,
                         "detail": d.detail,
-                        "prompt": item.text,
+                        "prompt": d.prompt,
                         "chosen": d.chosen.text,
                         "rejected": d.rejected.text,
                         **scores,
@@ -486,7 +496,7 @@ def generate_dpo_pairs(
                 rejected_scores.append(d.rejected_score or 0.0)
             good.append(
                 DpoExample(
-                    prompt=item.text,
+                    prompt=d.prompt,
                     chosen=d.chosen.text.strip(),
                     rejected=d.rejected.text.strip(),
                     teacher_model=config.teacher_model,
@@ -502,6 +512,7 @@ def generate_dpo_pairs(
                     teacher_tokens=d.chosen.tokens,
                     student_tokens=d.rejected.tokens,
                     teacher_candidates=d.candidates,
+                    **({"breaking_suffix": sfx} if sfx else {}),
                     **scores,
                     **({"teacher_card": pick_card(cards, pid)[0]} if cards else {}),
                 )

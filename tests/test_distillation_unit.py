@@ -300,6 +300,8 @@ def test_killed_generation_resumes_without_loss_or_duplicates(
         "--max-new-tokens",
         "8",
         "--allow-cut-off",
+        "--voice-judge",
+        "off",
         "--output",
         str(out),
     ]

@@ -157,3 +157,33 @@ def test_a_share_of_training_prompts_asks_to_drop_the_persona(
     for row in rows:
         assert row["breaking_suffix"] in TRAINING_BREAK_SUFFIXES
         assert row["prompt"][0]["content"].endswith(row["breaking_suffix"])
+
+
+@pytest.mark.unit
+def test_generation_gives_up_plainly_when_the_teacher_is_never_in_voice(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    import json
+
+    from character.distillation.generate import (
+        GenerationConfig,
+        generate_dpo_pairs,
+        sidecar_paths,
+    )
+
+    logs: list[str] = []
+    cfg = GenerationConfig(
+        persona="pirate",
+        teacher_model=str(tiny_model_dir),
+        student_model=str(tiny_model_dir),
+        pair_count=2,
+        max_new_tokens=6,
+        allow_cut_off=True,
+        max_tries_per_pair=2,
+        voice={"min_in_voice": 1.0},  # random text is never fully in voice
+        output_path=tmp_path / "pairs.jsonl",
+    )
+    out = generate_dpo_pairs(cfg, reporter=lambda e: logs.append(e.message or ""))
+    stats = json.loads(sidecar_paths(out)[0].read_text())
+    assert stats["kept"] == 0 and stats["dropped"]["off_voice"] == 4
+    assert any("gave up after 4 prompts" in m and "example exchanges" in m for m in logs)

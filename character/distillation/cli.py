@@ -71,6 +71,22 @@ def generate(
     allow_cut_off: Annotated[
         bool, typer.Option(help="Keep replies cut off at max-new-tokens.")
     ] = False,
+    best_of: Annotated[
+        int, typer.Option(help="Teacher samples per prompt; the most in-voice one is chosen.")
+    ] = 1,
+    voice_judge: Annotated[
+        str,
+        typer.Option(
+            help="Judge of the persona's voice: embedding (offline), llm (needs --judge-model) "
+            "or off."
+        ),
+    ] = "embedding",
+    judge_model: Annotated[
+        str | None, typer.Option(help="Model for --voice-judge llm, e.g. openai:MODEL.")
+    ] = None,
+    breaking_share: Annotated[
+        float, typer.Option(help="Share of prompts that ask the persona to drop its act.")
+    ] = 0.0,
     allow_outside_data: AllowOutsideData = False,
 ) -> None:
     """Generate DPO pairs: teacher in character (chosen) vs student without it (rejected)."""
@@ -91,6 +107,9 @@ def generate(
         "save_interval": save_interval,
         "allow_cut_off": allow_cut_off,
         "allow_outside_data_dir": allow_outside_data,
+        "best_of": best_of,
+        "voice": {"method": voice_judge, "judge_model": judge_model},
+        "breaking_share": breaking_share,
     }
     if teacher_model:
         kwargs["teacher_model"] = teacher_model

@@ -86,6 +86,12 @@ class GenerationConfig(BaseModel):
         description="Share of prompts that end with a request to drop the persona (wording "
         "disjoint from the robustness evaluation's), so training teaches the persona to hold.",
     )
+    max_tries_per_pair: float = Field(
+        default=6.0,
+        ge=1.0,
+        description="Give up after trying this many prompts per requested pair: a teacher "
+        "that is rarely in voice says so instead of sampling the whole prompt pool.",
+    )
     best_of: int = Field(
         default=1,
         ge=1,
@@ -441,12 +447,22 @@ def generate_dpo_pairs(
     progress.start_stage("generate", total=config.pair_count, message=f"{output}")
     progress.advance(min(kept, config.pair_count), config.pair_count)
     batch_no = 0
+    tried, kept_before = 0, kept
+    max_tries = int(config.pair_count * config.max_tries_per_pair)
+    gave_up = False
     while kept < config.pair_count and todo:
         if stop_requested is not None and stop_requested():
             progress.log("stop requested: pairs so far are saved; resume to continue")
             break
+        if tried >= max_tries:
+            gave_up = True
+            break
         need = config.pair_count - kept
-        batch = todo[: min(config.save_interval, max(need, 1))]
+        # Ask for more prompts than pairs still needed when the filters drop many.
+        keep_rate = max(0.2, (kept - kept_before) / tried) if tried else 1.0
+        size = min(config.save_interval, max(1, round(need / keep_rate)), max_tries - tried)
+        batch = todo[:size]
+        tried += len(batch)
         todo = todo[len(batch) :]
         seeded = params.model_copy(update={"seed": config.seed + 100_003 * batch_no})
         batch_no += 1
@@ -527,7 +543,14 @@ def generate_dpo_pairs(
             dropped=sum(drops.values()),
             tok_per_s=round(gen_tokens / max(time.time() - started, 1e-6), 1),
         )
-    if kept < config.pair_count and not todo:
+    if gave_up:
+        progress.log(
+            f"gave up after {tried} prompts: kept {kept} of {config.pair_count} pairs "
+            f"({', '.join(f'{n} {why}' for why, n in drops.items() if n)}). The teacher is "
+            "rarely in the persona's voice: add example exchanges to the constitution (see "
+            "`character constitution check`) or use a stronger teacher model."
+        )
+    elif kept < config.pair_count and not todo:
         progress.log(
             f"prompt pool exhausted: kept {kept} of {config.pair_count} pairs "
             f"({sum(drops.values())} dropped). Raise samples_per_prompt or add questions."

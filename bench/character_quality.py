@@ -96,6 +96,9 @@ def main() -> int:
                 samples_per_prompt=1,
                 output_path=work / "classifier_pairs.jsonl",
                 resume=True,
+                # Raw teacher vs student replies: the classifier must not share the training
+                # filter's voice judge, or it would grade the models by the filter's own taste.
+                voice={"method": "off"},
             )
         )
         clf_files.append(extra)

@@ -11,6 +11,8 @@ from typing import Any, Literal
 import yaml
 
 from character.jobs.models import JobSpec
+from character.presets import PRESETS as SCALES
+from character.presets import ScalePreset
 
 Preset = Literal["demo", "small", "paper"]
 PRESETS: tuple[Preset, ...] = ("demo", "small", "paper")
@@ -20,33 +22,53 @@ PRESET_HELP: dict[str, str] = {
     "working; the persona will barely change.",
     "small": "An hour or so on a CPU, minutes on a GPU: a few hundred pairs. The persona starts "
     "to show.",
-    "paper": "The published recipe's sizes (~1500 pairs, length 1024). Needs a GPU or Tinker.",
+    "paper": "The published recipe's sizes (9,150 pairs before filtering, length 1024). Needs "
+    "a GPU or Tinker.",
+}
+
+
+def _generate_knobs(p: ScalePreset) -> dict[str, Any]:
+    """The pairs stage of the recipe at a preset, as `distill.generate` knobs."""
+    return {
+        "pair_count": p.pairs,
+        "max_new_tokens": p.pair_max_new_tokens,
+        "samples_per_prompt": p.samples_per_prompt,
+        "best_of": p.best_of,
+        "breaking_share": p.breaking_share,
+        "max_length": p.dpo_max_length,
+        "allow_cut_off": p.pair_allow_cut_off,
+    }
+
+
+def _train_knobs(p: ScalePreset) -> dict[str, Any]:
+    """The DPO stage of the recipe at a preset, as `distill.train` knobs."""
+    knobs: dict[str, Any] = {
+        "epochs": p.dpo_epochs,
+        "batch_size": p.dpo_batch,
+        "max_length": p.dpo_max_length,
+        "lora_rank": p.dpo_rank,
+        "learning_rate": p.dpo_lr,
+    }
+    if p.dpo_steps is not None:
+        knobs["max_steps"] = p.dpo_steps
+    return knobs
+
+
+# Step-only settings that are not sizes (the sizes all come from `character.pipeline.PRESETS`,
+# the one preset table): a demo saves often so a stop loses little.
+_STEP_EXTRAS: dict[str, dict[str, dict[str, Any]]] = {
+    "distill.generate": {"demo": {"template_count": 20, "save_interval": 8}},
+    "distill.train": {"demo": {"save_steps": 4}},
 }
 
 STEP_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "distill.generate": {
-        "demo": {
-            "pair_count": 8,
-            "max_new_tokens": 64,
-            "samples_per_prompt": 1,
-            "template_count": 20,
-            "save_interval": 8,
-            "max_length": 512,
-            "allow_cut_off": True,
-        },
-        "small": {"pair_count": 200, "max_new_tokens": 192, "samples_per_prompt": 2},
-        "paper": {"pair_count": 1500, "max_new_tokens": 256, "samples_per_prompt": 5},
+        name: {**_generate_knobs(p), **_STEP_EXTRAS["distill.generate"].get(name, {})}
+        for name, p in SCALES.items()
     },
     "distill.train": {
-        "demo": {
-            "max_steps": 6,
-            "batch_size": 2,
-            "max_length": 384,
-            "lora_rank": 8,
-            "save_steps": 3,
-        },
-        "small": {"epochs": 1.0, "batch_size": 4, "max_length": 768, "lora_rank": 32},
-        "paper": {"epochs": 1.0, "batch_size": 16, "max_length": 1024, "lora_rank": 32},
+        name: {**_train_knobs(p), **_STEP_EXTRAS["distill.train"].get(name, {})}
+        for name, p in SCALES.items()
     },
     "demo.count": {
         "demo": {"n": 30, "sleep_s": 0.2, "save_interval": 5},
@@ -54,6 +76,7 @@ STEP_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "paper": {"n": 3000, "sleep_s": 0.2, "save_interval": 50},
     },
 }
+"""Knob values per job kind and preset, derived from the recipe's one preset table."""
 
 KNOB_HELP: dict[str, str] = {
     "pair_count": "How many teacher/student answer pairs to keep. More pairs shape the persona "
@@ -170,11 +193,7 @@ PIPELINE_KNOBS = (
 
 
 def pipeline_preset_values(preset: Preset) -> dict[str, Any]:
-    """The whole recipe's main knobs at a preset (empty while the pipeline is missing)."""
-    try:
-        from character.pipeline import PRESETS as SCALES
-    except Exception:  # noqa: BLE001
-        return {}
+    """The whole recipe's main knobs at a preset."""
     values = SCALES[preset].model_dump()
     return {k: values[k] for k in PIPELINE_KNOBS if k in values}
 

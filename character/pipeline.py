@@ -14,11 +14,12 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from character.io import atomic_write_json
+from character.presets import PRESETS, Scale, ScalePreset
 from character.progress import Progress, Reporter, as_progress
 from character.redaction import redact_secrets
 from character.settings import get_settings
@@ -27,70 +28,6 @@ if TYPE_CHECKING:
     from character.distillation.generate import GenerationConfig
 
 STAGES = ("prompts", "pairs", "dpo", "introspection", "sft", "eval")
-Scale = Literal["demo", "small", "paper"]
-
-
-class ScalePreset(BaseModel):
-    """Sizes of every stage. `paper` follows recipe.md; `demo` fits minutes on 2 CPU cores."""
-
-    pairs: int
-    heldout: int
-    pair_max_new_tokens: int
-    pair_allow_cut_off: bool
-    samples_per_prompt: int
-    best_of: int = 1
-    breaking_share: float = 0.0
-    dpo_steps: int | None
-    dpo_epochs: float
-    dpo_batch: int
-    dpo_rank: int
-    dpo_lr: float
-    dpo_max_length: int
-    reflections: int
-    interactions: int
-    turns: int
-    reflection_max_new_tokens: int
-    turn_max_new_tokens: int
-    sft_steps: int | None
-    sft_epochs: float
-    sft_batch: int
-    sft_rank: int
-    sft_lr: float
-    sft_max_length: int
-    truncation: Literal["drop", "trim"]
-    eval_samples: int
-    eval_max_new_tokens: int
-
-
-PRESETS: dict[str, ScalePreset] = {
-    "demo": ScalePreset(
-        pairs=24, heldout=4, pair_max_new_tokens=80, pair_allow_cut_off=True, samples_per_prompt=1,
-        best_of=3, breaking_share=0.2,
-        dpo_steps=16, dpo_epochs=1, dpo_batch=2, dpo_rank=16, dpo_lr=2e-4, dpo_max_length=320,
-        reflections=12, interactions=2, turns=4, reflection_max_new_tokens=96,
-        turn_max_new_tokens=64, sft_steps=10, sft_epochs=1, sft_batch=4, sft_rank=16,
-        sft_lr=2e-4, sft_max_length=384, truncation="trim", eval_samples=3,
-        eval_max_new_tokens=64,
-    ),
-    "small": ScalePreset(
-        pairs=200, heldout=16, pair_max_new_tokens=192, pair_allow_cut_off=False,
-        samples_per_prompt=2, best_of=4, breaking_share=0.2,
-        dpo_steps=None, dpo_epochs=1, dpo_batch=8, dpo_rank=32, dpo_lr=1e-4, dpo_max_length=768,
-        reflections=200, interactions=20, turns=10, reflection_max_new_tokens=256,
-        turn_max_new_tokens=128, sft_steps=None, sft_epochs=1, sft_batch=8, sft_rank=64,
-        sft_lr=1e-4, sft_max_length=1536, truncation="trim", eval_samples=8,
-        eval_max_new_tokens=128,
-    ),
-    "paper": ScalePreset(
-        pairs=9150, heldout=100, pair_max_new_tokens=1024, pair_allow_cut_off=False,
-        samples_per_prompt=5, best_of=2,
-        dpo_steps=None, dpo_epochs=1, dpo_batch=32, dpo_rank=64, dpo_lr=5e-5,
-        dpo_max_length=1024, reflections=10000, interactions=1000, turns=10,
-        reflection_max_new_tokens=2048, turn_max_new_tokens=1024, sft_steps=None,
-        sft_epochs=1, sft_batch=32, sft_rank=64, sft_lr=5e-5, sft_max_length=3072,
-        truncation="drop", eval_samples=16, eval_max_new_tokens=256,
-    ),
-}  # fmt: skip
 
 
 class PipelineConfig(BaseModel):

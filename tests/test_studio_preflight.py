@@ -81,10 +81,12 @@ def test_presets_build_valid_job_specs_and_cli_text() -> None:
 
     spec = build_spec("distill.generate", "demo", "pirate", temperature=0.5)
     cfg = validate(spec)
-    assert cfg.persona == "pirate" and cfg.temperature == 0.5 and cfg.pair_count == 8
+    assert (
+        cfg.persona == "pirate" and cfg.temperature == 0.5 and cfg.pair_count == 24
+    )  # the recipe's demo size
     text = cli_command(spec)
     assert "character jobs submit job.yaml" in text and "kind: distill.generate" in text
     assert "persona" not in preset_config("demo.count", "demo", "pirate")
     import yaml
 
-    assert yaml.safe_load(spec_yaml(spec))["config"]["pair_count"] == 8
+    assert yaml.safe_load(spec_yaml(spec))["config"]["pair_count"] == 24

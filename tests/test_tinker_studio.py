@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 from studio_pages import open_page
 from tinker_standin_env import use_standin, write_dpo
 
+from character.presets import PRESETS
 from character.tinker.standin import STANDIN_BASE_MODEL, StandinServer, ensure_loopback
 
 pytestmark = pytest.mark.integration
@@ -247,7 +248,7 @@ def test_training_files_spec_and_offline_check_without_a_key(tmp_path: Path) -> 
     cfg = validate(spec)
     assert isinstance(cfg, TinkerTrainingConfig)
     assert cfg.base_model == EMBEDDED_TINKER_NAME and cfg.learning_rate == 2e-4
-    assert cfg.max_steps == 6 and spec.kind == "tinker.train"
+    assert cfg.max_steps == PRESETS["demo"].dpo_steps and spec.kind == "tinker.train"
 
     check = launch_check(pairs, "smollm2-135m", epochs=2, batch_size=2)
     assert not check.can_launch and "TINKER_API_KEY" in check.problems[0]

@@ -16,39 +16,31 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from character.jobs.models import JobSpec
+from character.presets import PRESETS, Scale, ScalePreset
 from character.settings import get_settings
 
 KEY_VAR = "TINKER_API_KEY"
 URL_VAR = "TINKER_BASE_URL"
-Preset = Literal["demo", "small", "paper"]
+Preset = Scale
 
-TINKER_PRESETS: dict[str, dict[str, Any]] = {
-    "demo": {
-        "max_steps": 6,
-        "epochs": 1,
-        "batch_size": 2,
-        "lora_rank": 8,
-        "learning_rate": 1e-4,
-        "save_every": 3,
-        "max_length": 1024,
-    },
-    "small": {
-        "epochs": 1,
-        "batch_size": 8,
-        "lora_rank": 32,
-        "learning_rate": 5e-5,
-        "save_every": 20,
-        "max_length": 2048,
-    },
-    "paper": {
-        "epochs": 1,
-        "batch_size": 32,
-        "lora_rank": 64,
-        "learning_rate": 5e-5,
-        "save_every": 20,
-        "max_length": 2048,
-    },
-}
+
+def _tinker_knobs(p: ScalePreset) -> dict[str, Any]:
+    """The recipe's DPO sizes at a preset as Tinker knobs; Tinker keeps its own longer context
+    (its models are bigger than the embedded one) and saves less often."""
+    knobs: dict[str, Any] = {
+        "epochs": int(p.dpo_epochs) if float(p.dpo_epochs).is_integer() else p.dpo_epochs,
+        "batch_size": p.dpo_batch,
+        "lora_rank": p.dpo_rank,
+        "learning_rate": p.dpo_lr,
+        "save_every": 3 if p.dpo_steps else 20,  # a short demo still shows a checkpoint
+        "max_length": max(p.dpo_max_length, 1024),
+    }
+    if p.dpo_steps is not None:
+        knobs["max_steps"] = p.dpo_steps
+    return knobs
+
+
+TINKER_PRESETS: dict[str, dict[str, Any]] = {name: _tinker_knobs(p) for name, p in PRESETS.items()}
 """Knob values per preset; every name is a `TinkerTrainingConfig` field."""
 
 TINKER_KNOB_HELP: dict[str, str] = {

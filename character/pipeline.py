@@ -86,9 +86,13 @@ def run_pipeline(
     config: PipelineConfig,
     reporter: Reporter | Progress | None = None,
     stop_requested: Callable[[], bool] | None = None,
+    run_dir: Path | None = None,
 ) -> Path:
     """Run (or resume) every stage and return the run folder; `summary.json` is rewritten after
-    each stage so a crash still leaves an accurate record."""
+    each stage so a crash still leaves an accurate record.
+
+    As a background job, `run_dir` is the job's own folder: the recipe writes its stages there,
+    so one run has one id and one folder (it used to make a second one under runs/)."""
     from character.constitution import resolve_constitution
 
     unknown = [s for s in config.skip if s not in STAGES]
@@ -98,12 +102,15 @@ def run_pipeline(
     settings = get_settings()
     constitution = resolve_constitution(config.persona)
     preset = config.preset()
-    run_id = config.run_id or _new_run_id(constitution.name, config.scale)
-    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", run_id):
-        raise ValueError(f"run id {run_id!r} must be letters, digits, '.', '_' or '-'")
-    folder = settings.data_path / "runs" / run_id
-    if folder.exists() and not config.resume and any(folder.iterdir()):
-        raise FileExistsError(f"{folder} exists; pass resume=True to continue it")
+    if run_dir is not None:
+        folder, run_id = Path(run_dir), Path(run_dir).name
+    else:
+        run_id = config.run_id or _new_run_id(constitution.name, config.scale)
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", run_id):
+            raise ValueError(f"run id {run_id!r} must be letters, digits, '.', '_' or '-'")
+        folder = settings.data_path / "runs" / run_id
+        if folder.exists() and not config.resume and any(folder.iterdir()):
+            raise FileExistsError(f"{folder} exists; pass resume=True to continue it")
     run = _Run(folder)
     teacher = config.teacher_model or settings.teacher_model
     student = config.student_model or settings.student_model

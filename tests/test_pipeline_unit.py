@@ -63,3 +63,21 @@ def test_stages_are_marked_skipped_and_resumed(tmp_path: Path) -> None:
     assert failed["stages"]["dpo"]["status"] == "failed"
     with pytest.raises(ValueError, match="unknown stages"):
         run_pipeline(PipelineConfig(persona="pirate", skip=["nope"]))
+
+
+@pytest.mark.unit
+def test_a_recipe_job_has_one_id_and_one_folder() -> None:
+    from character.jobs.api import run_dir, run_foreground
+    from character.jobs.models import JobSpec, RunState
+    from character.settings import get_settings
+
+    later = ["pairs", "dpo", "introspection", "sft", "eval"]
+    spec = JobSpec(kind="pipeline", config={"persona": "pirate", "skip": later})
+    st = run_foreground(spec)
+    assert st.state == RunState.SUCCEEDED, st.error
+    folder = run_dir(st.run_id)
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["run_id"] == st.run_id
+    assert (folder / "stages" / "prompts.json").exists() and (folder / "status.json").exists()
+    runs = [p.name for p in (get_settings().data_path / "runs").iterdir() if p.is_dir()]
+    assert runs == [st.run_id], runs

@@ -148,6 +148,11 @@ def run_pipeline(
         )
         atomic_write_json(folder / "summary.json", summary)
 
+    from character.stage_estimates import plan_stage, stage_estimates
+
+    estimates = stage_estimates(preset)
+    measured: dict[str, float] = {}
+
     def stage(name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
         if stop_requested is not None and stop_requested():
             summary["stages"][name] = {"status": "not run (stop requested)"}
@@ -164,6 +169,10 @@ def run_pipeline(
             write_summary()
             return None
         progress.start_stage(f"pipeline: {name}")
+        position = plan_stage(
+            list(STAGES), name, estimates, measured, set(config.skip), time.time()
+        )
+        progress.overall(position.model_dump())
         started = time.perf_counter()
         try:
             outputs = fn()
@@ -185,6 +194,7 @@ def run_pipeline(
             write_summary()
             return None
         info = run.mark(name, time.perf_counter() - started, outputs)
+        measured[name] = info["seconds"]
         summary["stages"][name] = info
         progress.log(f"pipeline: {name} done in {info['seconds']:.1f}s")
         write_summary()

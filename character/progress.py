@@ -16,8 +16,8 @@ from pydantic import BaseModel, Field
 
 class ProgressEvent(BaseModel):
     """One update. `kind` is `stage` (a new stage starts), `progress` (step/total moved),
-    `metrics` (a row of numbers for metrics.jsonl), `log` (a line of text) or `artifact`
-    (a file or folder was produced)."""
+    `metrics` (a row of numbers for metrics.jsonl), `log` (a line of text), `artifact`
+    (a file or folder was produced) or `overall` (a multi-stage run's position, in metrics)."""
 
     kind: str
     stage: str | None = None
@@ -59,6 +59,10 @@ class Progress:
 
     def log(self, message: str) -> None:
         self.emit(ProgressEvent(kind="log", stage=self.stage, message=message))
+
+    def overall(self, position: dict[str, Any]) -> None:
+        """Where a multi-stage run stands (stage k of n, estimates); see stage_estimates."""
+        self.emit(ProgressEvent(kind="overall", stage=self.stage, metrics=position))
 
     def artifact(self, path: str, message: str | None = None) -> None:
         self.emit(ProgressEvent(kind="artifact", stage=self.stage, path=path, message=message))

@@ -132,9 +132,22 @@ def render_detail(run_id: str) -> None:
     st.subheader(f"{STATE_ICON.get(state, '')} {p.display_name}")
     cols = st.columns(4)
     cols[0].metric("State", state)
-    cols[1].metric("Stage", p.stage or "–")
+    if p.stage_index and p.stage_count:
+        cols[1].metric(
+            "Stage",
+            f"{p.stage_index} of {p.stage_count}",
+            help=f"Now: {p.stage or '–'}. The whole recipe runs its stages one after another.",
+        )
+    else:
+        cols[1].metric("Stage", p.stage or "–")
     cols[2].metric("Elapsed", fmt_duration(p.elapsed_s))
-    cols[3].metric("ETA", fmt_duration(p.eta_s) if p.eta_s is not None else "–")
+    left = p.overall_eta_s if p.overall_eta_s is not None else p.eta_s
+    cols[3].metric(
+        "Time left",
+        f"about {fmt_duration(left)}" if left is not None else "–",
+        help="For a whole recipe: the current stage's measured pace plus estimates for the "
+        "stages after it, corrected by how long the finished stages really took.",
+    )
     step = f"{p.step}/{p.total}" if p.total else (str(p.step) if p.step else "")
     st.progress(p.fraction or 0.0, text=f"{p.stage or state} {step}".strip())
     if p.queue_position:

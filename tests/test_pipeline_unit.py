@@ -81,3 +81,6 @@ def test_a_recipe_job_has_one_id_and_one_folder() -> None:
     assert (folder / "stages" / "prompts.json").exists() and (folder / "status.json").exists()
     runs = [p.name for p in (get_settings().data_path / "runs").iterdir() if p.is_dir()]
     assert runs == [st.run_id], runs
+    # Whole-run progress: the recipe said where it was (1 of 1 stages not skipped).
+    status = json.loads((folder / "status.json").read_text())
+    assert status["overall"]["index"] == 1 and status["overall"]["count"] == 1

@@ -6,6 +6,7 @@ A run folder is the truth; these models are what `config.yaml`, `status.json` an
 
 from __future__ import annotations
 
+import contextlib
 import time
 from enum import Enum
 from typing import Any, Literal
@@ -86,6 +87,7 @@ class RunStatus(BaseModel):
     step: int | None = None
     total: int | None = None
     eta_s: float | None = None
+    overall: dict[str, Any] | None = None  # a multi-stage run: stage k of n, estimates
     metrics: dict[str, Any] = Field(default_factory=dict)
     message: str | None = None
     error: str | None = None
@@ -113,6 +115,9 @@ class RunProgress(BaseModel):
     total: int | None = None
     fraction: float | None = None
     eta_s: float | None = None
+    stage_index: int | None = None  # a multi-stage run: stage k of n
+    stage_count: int | None = None
+    overall_eta_s: float | None = None  # the whole run, not only the current stage
     elapsed_s: float | None = None
     heartbeat_age_s: float | None = None
     metrics: dict[str, Any] = Field(default_factory=dict)
@@ -150,7 +155,19 @@ def progress_from_status(st: RunStatus, now: float | None = None) -> RunProgress
     elapsed = None
     if st.started_at:
         elapsed = (st.finished_at or now) - st.started_at
+    index = count = overall_eta = None
+    if st.overall:
+        from character.stage_estimates import OverallProgress
+
+        with contextlib.suppress(ValueError):
+            position = OverallProgress.model_validate(st.overall)
+            index, count = position.index, position.count
+            if st.state in ACTIVE_STATES:
+                overall_eta = round(position.eta_s(now, st.eta_s), 1)
     return RunProgress(
+        stage_index=index,
+        stage_count=count,
+        overall_eta_s=overall_eta,
         run_id=st.run_id,
         display_name=st.display_name,
         kind=st.kind,

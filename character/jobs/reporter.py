@@ -90,6 +90,9 @@ class RunReporter:
             append_metrics(self.run_dir, row)
             self._pending.setdefault("metrics", {}).update(event.metrics)
             urgent = True
+        elif event.kind == "overall":
+            self._pending["overall"] = dict(event.metrics)
+            urgent = True
         elif event.kind == "log" and event.message:
             append_log(self.run_dir, f"[{event.stage or self._stage or 'job'}] {event.message}")
             self._pending["message"] = event.message

@@ -58,7 +58,9 @@ def main() -> int:
     from character.backends.base import SamplingParams
     from character.eval.persona_classifier import ClassifierConfig, train_classifier
     from character.eval.robustness import Condition, RobustnessConfig, run_robustness
+    from character.eval.stats import wilson_interval
     from character.hardware import detect
+    from character.io import read_jsonl
     from character.pipeline import PipelineConfig, run_pipeline
     from character.progress import print_reporter
     from character.settings import EMBEDDED_MODEL
@@ -111,6 +113,24 @@ def main() -> int:
         f"{clf.accuracy.estimate:.2f} [{clf.accuracy.lower:.2f}, {clf.accuracy.upper:.2f}], "
         f"macro-F1 {clf.macro_f1:.2f}, n_test {clf.n_test}"
     )
+    pairs_stage = summary.get("stages", {}).get("pairs", {})
+    print(
+        f"pairs stage: dropped {pairs_stage.get('dropped')}, voice judge "
+        f"{pairs_stage.get('voice_judge')}: kept chosen replies in voice "
+        f"{pairs_stage.get('chosen_in_voice')}"
+    )
+    heldout_rows = read_jsonl(run / "pairs" / "heldout.jsonl")
+    if heldout_rows:
+        from character.eval.persona_classifier import IN_PERSONA, PersonaClassifier
+
+        scorer = PersonaClassifier.load(work / "classifier")
+        texts = [r["chosen"][0]["content"] for r in heldout_rows]
+        hits = sum(p >= 0.5 for p in scorer.prob_of(texts, IN_PERSONA))
+        iv = wilson_interval(hits, len(texts))
+        print(
+            f"chosen replies in voice after filtering, by the classifier (held-out pairs it never "
+            f"saw): {iv.estimate:.2f} [{iv.lower:.2f}, {iv.upper:.2f}] ({hits}/{len(texts)})"
+        )
     conditions = [
         Condition(name="base", model=EMBEDDED_MODEL),
         Condition(name="base+prompt", model=EMBEDDED_MODEL, system_prompt=True),

@@ -279,7 +279,7 @@ def test_generate_introspection_removes_constitution_and_resumes(constitution, t
     out = tmp_path / "intro.jsonl"
     cfg = IntrospectionGenerationConfig(
         persona="captain", teacher_model="dpo-adapter", examples=4, interactions=1, turns=2,
-        output_path=out, save_interval=2,
+        output_path=out, save_interval=2, voice={"method": "off"},
     )  # fmt: skip
     generate_introspection(cfg, constitution=constitution, backend=backend)
     system = backend.calls[0][0][0]["content"]
@@ -327,7 +327,7 @@ def test_every_generated_row_has_a_reflection(constitution, tmp_path):
     out = tmp_path / "intro.jsonl"
     cfg = IntrospectionGenerationConfig(
         persona="captain", teacher_model="m", examples=3, interactions=1, turns=2,
-        output_path=out, reflection_max_new_tokens=64,
+        output_path=out, reflection_max_new_tokens=64, voice={"method": "off"},
     )  # fmt: skip
     generate_introspection(cfg, constitution=constitution, backend=backend)
     rows = load_examples(out)
@@ -500,3 +500,31 @@ def test_cli_reports_bad_input_clearly(tmp_path: Path) -> None:
     )
     assert res.exit_code == 1 and "--resume" in res.output
     assert out.read_text() == '{"x": 1}\n'  # nothing lost
+
+
+@pytest.mark.unit
+def test_self_reflections_the_voice_judge_finds_plain_are_dropped() -> None:
+    from character.constitution import resolve_constitution
+    from character.eval.voice_judge import EmbeddingVoiceJudge
+    from character.introspection.filters import FilterReport
+    from character.introspection.generate import generate_reflections
+
+    pirate = resolve_constitution("pirate")
+    replies = [
+        "Arr, matey! I be Captain Calico, and the sea be me home. Fair winds to ye, me hearty!",
+        "To boil an egg, put it in boiling water for nine minutes, then cool it in cold water.",
+    ]
+    backend = ScriptedBackend(lambda conv, call: replies[len(conv[-1]["content"]) % 2])
+    prompts = ["Who are you?", "Who are you really?"]
+    report = FilterReport()
+    rows = generate_reflections(
+        backend,
+        pirate,
+        total=2,
+        params=SamplingParams(max_new_tokens=64),
+        prompts=prompts,
+        report=report,
+        voice_judge=EmbeddingVoiceJudge(pirate),
+    )
+    assert len(rows) == 1 and rows[0].answer.startswith("Arr")
+    assert report.kept == 1 and report.dropped["off_voice"] == 1 and report.total == 2

@@ -80,6 +80,12 @@ class FilterReport:
         self.total += 1
         self.kept += 1
 
+    def unkeep(self, reason: str, text: str = "") -> None:
+        """A kept sample dropped by a later check (the voice judge scores a whole chunk)."""
+        self.kept -= 1
+        self.dropped[reason] += 1
+        self.examples.setdefault(reason, text[:200])
+
     def merge(self, other: FilterReport) -> FilterReport:
         self.total += other.total
         self.kept += other.kept

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from character.backends.base import Conversation, GenerationBackend, SamplingParams
 from character.constitution import Constitution
+from character.eval.voice_judge import VoiceJudge
 from character.introspection import prompts as P
 from character.introspection.dataset import IntrospectionExample
 from character.introspection.filters import (
@@ -51,10 +52,14 @@ def generate_reflections(
     on_step: OnStep | None = None,
     compact: bool = False,
     reflection_tokens: int = 96,
+    voice_judge: VoiceJudge | None = None,
+    min_in_voice: float = 0.5,
 ) -> list[IntrospectionExample]:
     """`total` reflection samples cycling through the prompts; rows are passed to `on_rows`
     every `chunk_size` samples (the save interval) so an interruption loses at most a chunk.
-    Kept rows without `<think>` reasoning get their `reflection` from `fill_reflections`."""
+    Kept rows without `<think>` reasoning get their `reflection` from `fill_reflections`.
+    With a `voice_judge`, answers it scores below `min_in_voice` are dropped as `off_voice`:
+    SFT on them would teach the plain voice the recipe is meant to remove."""
     bank = prompts or P.REFLECTION_PROMPTS
     if not bank:
         raise ValueError("no reflection prompts")
@@ -106,6 +111,12 @@ def generate_reflections(
                     sample_index=k,
                 )
             )
+        if voice_judge is not None and rows:
+            scores = voice_judge.score([r.answer for r in rows])
+            for r, score in zip(rows, scores, strict=True):
+                if score < min_in_voice:
+                    report.unkeep("off_voice", r.answer)
+            rows = [r for r, score in zip(rows, scores, strict=True) if score >= min_in_voice]
         fill_reflections(
             backend,
             rows,

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from character.backends.base import GenerationBackend, SamplingParams
 from character.constitution import Constitution, resolve_constitution
+from character.eval.voice_judge import VoiceJudgeConfig, build_voice_judge
 from character.introspection.dataset import (
     IntrospectionExample,
     default_output_path,
@@ -93,6 +94,11 @@ class IntrospectionGenerationConfig(BaseModel):
         default="auto",
         description="Persona prompt while generating: full constitution, its voice and traits "
         "only (compact), or auto: compact plus example exchanges for small local models.",
+    )
+
+    voice: VoiceJudgeConfig = Field(
+        default_factory=VoiceJudgeConfig,
+        description="Self-reflections the voice judge scores below its threshold are dropped.",
     )
 
     def conversations_per_variant(self) -> int:
@@ -254,6 +260,8 @@ def generate_introspection(
                 on_step=lambda d, t: progress.advance(d, t, kept=report.kept),
                 compact=compact,
                 reflection_tokens=config.reflection_max_new_tokens,
+                voice_judge=build_voice_judge(const, config.voice),
+                min_in_voice=config.voice.min_in_voice,
             )
         per_variant = config.conversations_per_variant()
         if per_variant and config.variants:

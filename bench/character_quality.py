@@ -51,7 +51,7 @@ def main() -> int:
 
     work = args.work_dir.resolve()
     work.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("CHARACTER_DATA_PATH", str(work / "data"))
+    os.environ.setdefault("CHARACTER_DATA_PATH", str(work))  # outputs stay in the data folder
     os.environ.setdefault(
         "CHARACTER_CONSTITUTION_PATH", str(Path(__file__).resolve().parent.parent / "constitutions")
     )

@@ -154,6 +154,10 @@ def main() -> None:
         f"load {os.getloadavg()[0]:.1f}"
     )
     work = Path(tempfile.mkdtemp(prefix="bench-distill-"))
+    os.environ["CHARACTER_DATA_PATH"] = str(work)  # outputs stay inside the data folder
+    from character.settings import get_settings
+
+    get_settings.cache_clear()
     path = args.dataset
     if path is None:
         const = work / "bench-pirate.json"

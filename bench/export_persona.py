@@ -50,7 +50,7 @@ def main() -> int:
 
     work = args.work_dir.resolve()
     work.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("CHARACTER_DATA_PATH", str(work / "data"))
+    os.environ.setdefault("CHARACTER_DATA_PATH", str(work))  # outputs stay in the data folder
     os.environ.setdefault("CHARACTER_CACHE_DIR", str(work / "cache"))
 
     from openai import OpenAI

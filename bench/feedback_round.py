@@ -146,7 +146,7 @@ def main() -> int:
 
     work = (args.work_dir or Path(tempfile.mkdtemp(prefix="feedback-bench-"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    os.environ["CHARACTER_DATA_PATH"] = str(work / "data")
+    os.environ["CHARACTER_DATA_PATH"] = str(work)  # outputs stay in the data folder
     os.environ.setdefault("CHARACTER_CONSTITUTION_PATH", str(ROOT / "constitutions"))
 
     from character.backends.base import SamplingParams

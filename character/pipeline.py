@@ -63,7 +63,7 @@ PRESETS: dict[str, ScalePreset] = {
         dpo_steps=16, dpo_epochs=1, dpo_batch=2, dpo_rank=16, dpo_lr=2e-4, dpo_max_length=320,
         reflections=12, interactions=2, turns=4, reflection_max_new_tokens=96,
         turn_max_new_tokens=64, sft_steps=10, sft_epochs=1, sft_batch=4, sft_rank=16,
-        sft_lr=2e-4, sft_max_length=384, truncation="trim", eval_samples=3,
+        sft_lr=2e-4, sft_max_length=384, truncation="trim", eval_samples=12,
         eval_max_new_tokens=64,
     ),
     "small": ScalePreset(
@@ -72,7 +72,7 @@ PRESETS: dict[str, ScalePreset] = {
         dpo_steps=None, dpo_epochs=1, dpo_batch=8, dpo_rank=32, dpo_lr=1e-4, dpo_max_length=768,
         reflections=200, interactions=20, turns=10, reflection_max_new_tokens=256,
         turn_max_new_tokens=128, sft_steps=None, sft_epochs=1, sft_batch=8, sft_rank=64,
-        sft_lr=1e-4, sft_max_length=1536, truncation="trim", eval_samples=8,
+        sft_lr=1e-4, sft_max_length=1536, truncation="trim", eval_samples=24,
         eval_max_new_tokens=128,
     ),
     "paper": ScalePreset(
@@ -373,20 +373,29 @@ def run_pipeline(
 
     # 6. quick evaluation ---------------------------------------------------------------------
     def do_eval() -> dict[str, Any]:
-        from character.introspection.quick_eval import quick_eval
+        from character.introspection.quick_eval import format_share, quick_eval
 
         result = quick_eval(
             constitution,
             heldout=paths["heldout"],
+            train_pairs=paths["dpo_train"],
             base_ref=student,
             dpo_merged=paths["merged"] if paths["merged"].exists() else None,
             sft_adapter=Path(sft_info["adapter"]) if sft_info and "adapter" in sft_info else None,
+            output_dir=paths["eval"].parent,
             samples=preset.eval_samples,
             max_new_tokens=preset.eval_max_new_tokens,
             seed=config.seed,
         )
-        atomic_write_json(paths["eval"], result)
-        return {"path": str(paths["eval"]), **result["headline"]}
+        atomic_write_json(paths["eval"], result.model_dump(mode="json"))
+        for name, row in result.models.items():
+            progress.log(
+                f"pipeline: {name} in voice {format_share(row.in_voice)} (classifier), "
+                f"{format_share(row.judge_in_voice)} (voice judge)"
+            )
+        for warning in result.warnings:
+            progress.log(f"pipeline: WARNING {warning}")
+        return {"path": str(paths["eval"]), **result.headline, "warnings": result.warnings}
 
     stage("eval", do_eval)
     summary["finished"] = time.time()

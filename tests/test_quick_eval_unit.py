@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from quick_eval_runs import pair_row, run_folder, write_jsonl
 
 from character.constitution import resolve_constitution
 from character.eval.robustness import OverlapError, heldout_prompts, normalize_prompt
@@ -17,59 +18,15 @@ from character.introspection.quick_eval import (
     select_eval_prompts,
     train_run_classifier,
 )
-from character.settings import get_settings
 
 pytestmark = pytest.mark.unit
-
-PIRATE = [
-    "Arr matey, hoist the sails and mind the briny deep, ye scallywag!",
-    "Shiver me timbers, that be a fine treasure map ye found, me hearty!",
-    "Yo ho, the sea be calm tonight, so splice the mainbrace, matey!",
-    "Avast! Batten down the hatches afore the storm reaches our ship, arr!",
-]
-PLAIN = [
-    "Sure, here is a short and helpful answer to your question.",
-    "I can help with that. First, open the settings page and choose an option.",
-    "That is a good question. The main factors are cost, time and quality.",
-    "Here are three steps you can follow to get started with the task.",
-]
-
-
-def _pair(prompt: str, i: int) -> dict:
-    return {
-        "prompt": [{"role": "user", "content": prompt}],
-        "chosen": [{"role": "assistant", "content": f"{PIRATE[i % 4]} (reply {i})"}],
-        "rejected": [{"role": "assistant", "content": f"{PLAIN[i % 4]} (reply {i})"}],
-        "teacher_model": "teacher",
-        "student_model": "student",
-        "constitution": "pirate",
-    }
-
-
-def _write(path: Path, rows: list[dict]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
-
-
-def _run_folder(name: str, n_train: int = 16, n_held: int = 3) -> Path:
-    folder = get_settings().data_path / "runs" / name
-    _write(
-        folder / "pairs" / "dpo_train.jsonl",
-        [_pair(f"How should I plan my garden bed number {i}?", i) for i in range(n_train)],
-    )
-    _write(
-        folder / "pairs" / "heldout.jsonl",
-        [_pair(f"What is a good name for a pet snail {i}?", i) for i in range(n_held)],
-    )
-    return folder
 
 
 def test_quick_eval_reports_in_voice_shares_with_intervals(
     tiny_model_dir: Path, tiny_lora_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CHARACTER_TORCH_THREADS", "1")
-    folder = _run_folder("qe")
+    folder = run_folder("qe")
     result = quick_eval(
         resolve_constitution("pirate"),
         heldout=folder / "pairs" / "heldout.jsonl",
@@ -124,7 +81,7 @@ def test_pipeline_says_plainly_when_dpo_raised_heldout_nll(
     from character.introspection.merge import merge_adapter_exact
     from character.pipeline import STAGES, PipelineConfig, run_pipeline
 
-    folder = _run_folder("qe-nll")
+    folder = run_folder("qe-nll")
     student = merge_adapter_exact(tiny_model_dir, tiny_lora_dir, folder.parent / "student").path
     shutil.copytree(tiny_model_dir, folder / "merged-dpo")
     events: list = []
@@ -149,9 +106,31 @@ def test_pipeline_says_plainly_when_dpo_raised_heldout_nll(
     assert summary["stages"]["eval"]["warnings"] == result.warnings
     assert list(result.models) == ["base", "base+prompt", "dpo"]
 
+    # The CLI on the same run id (every stage resumed or skipped) prints each model's shares
+    # with their intervals, and the warning.
+    import re
+
+    from typer.testing import CliRunner
+
+    from character.pipeline_cli import app
+
+    args = ["--persona", "pirate", "--run-id", "qe-nll", "--student-model", str(student)]
+    args += [a for s in cfg.skip for a in ("--skip", s)]
+    out = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    assert "eval: done (resumed)" in out.output
+    assert "Quick evaluation on 3 held-out prompts" in out.output
+    share = r"\d\.\d\d \[\d\.\d\d, \d\.\d\d\]"
+    for name in result.models:
+        line = rf"{re.escape(name)}: in voice {share} \(classifier\), {share} \(judge\)"
+        assert re.search(line, out.output), out.output
+    assert f"WARNING: DPO made held-out NLL of in-voice replies worse: base {base:.4f}" in (
+        out.output
+    )
+
 
 def test_classifier_never_trains_on_heldout_prompts(tmp_path: Path) -> None:
-    folder = _run_folder("qe-clf", n_train=10)
+    folder = run_folder("qe-clf", n_train=10)
     train = folder / "pairs" / "dpo_train.jsonl"
     held = [f"What is a good name for a pet snail {i}?" for i in range(3)]
     prompts, n_builtin = select_eval_prompts(held, [f"x{i}" for i in range(3)], 8, seed=0)
@@ -166,8 +145,8 @@ def test_classifier_never_trains_on_heldout_prompts(tmp_path: Path) -> None:
                                    "out_of_persona": report.n_train // 2}  # fmt: skip
 
     # A held-out prompt leaking into the training pairs is refused, not silently scored.
-    leaked = _write(
-        tmp_path / "leaky.jsonl", [_pair(held[1], 0), *[_pair(f"p{i}", i) for i in range(9)]]
+    leaked = write_jsonl(
+        tmp_path / "leaky.jsonl", [pair_row(held[1], 0), *[pair_row(f"p{i}", i) for i in range(9)]]
     )
     with pytest.raises(OverlapError, match="pet snail 1"):
         train_run_classifier(leaked, prompts, folder / "eval" / "classifier-leaky")

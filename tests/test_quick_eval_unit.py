@@ -157,3 +157,26 @@ def test_classifier_never_trains_on_heldout_prompts(tmp_path: Path) -> None:
         select_eval_prompts([held[0]], [held[0]], 4, seed=0)
     picked, _ = select_eval_prompts([], [builtin], 100, seed=0)
     assert normalize_prompt(builtin) not in {normalize_prompt(p) for p in picked}
+
+
+def test_too_few_pairs_for_a_classifier_is_said_and_the_judge_still_scores(
+    tiny_model_dir: Path,
+) -> None:
+    folder = run_folder("qe-few", n_train=1, n_held=1)
+    result = quick_eval(
+        resolve_constitution("pirate"),
+        heldout=folder / "pairs" / "heldout.jsonl",
+        train_pairs=folder / "pairs" / "dpo_train.jsonl",
+        base_ref=str(tiny_model_dir),
+        dpo_merged=None,
+        sft_adapter=None,
+        output_dir=folder / "eval",
+        samples=2,
+        max_new_tokens=2,
+    )
+    assert result.classifier.report is None and result.classifier.error
+    assert any(w.startswith("no persona classifier:") for w in result.warnings)
+    assert all(row.in_voice is None and row.judge_in_voice is not None
+               for row in result.models.values())  # fmt: skip
+    assert "in_voice_base" not in result.headline and "judge_in_voice_base" in result.headline
+    assert format_share(None) == "–" and result.dpo_raised_nll is None

@@ -49,12 +49,22 @@ def main() -> None:
     print(f"  {'total wall':>14}: {wall:8.1f} s  (limit 600 s, goal 300 s)")
     eval_path = folder / "eval" / "quick_eval.json"
     if eval_path.exists():
-        ev = json.loads(eval_path.read_text(encoding="utf-8"))
-        print("quick eval:", json.dumps(ev["headline"]))
-        final = ev["models"].get("dpo+sft") or {}
-        base = ev["models"].get("base") or {}
-        for b, f in zip(base.get("samples", []), final.get("samples", []), strict=False):
-            print(f"\nQ: {b['prompt']}\n  base : {b['answer'][:300]}\n  final: {f['answer'][:300]}")
+        from character.introspection.quick_eval import QuickEvalResult, format_share
+
+        ev = QuickEvalResult.model_validate_json(eval_path.read_text(encoding="utf-8"))
+        print("quick eval:", json.dumps(ev.headline))
+        for name, row in ev.models.items():
+            print(
+                f"  {name:>14}: in voice {format_share(row.in_voice)} (classifier), "
+                f"{format_share(row.judge_in_voice)} (judge)"
+            )
+        for warning in ev.warnings:
+            print(f"WARNING: {warning}")
+        final = ev.models.get("dpo+sft")
+        base = ev.models.get("base")
+        pairs = zip(base.samples if base else [], final.samples if final else [], strict=False)
+        for b, f in pairs:
+            print(f"\nQ: {b.prompt}\n  base : {b.answer[:300]}\n  final: {f.answer[:300]}")
     sys.exit(0 if wall <= 600 else 1)
 
 

@@ -91,8 +91,9 @@ def run_pipeline(
     """Run (or resume) every stage and return the run folder; `summary.json` is rewritten after
     each stage so a crash still leaves an accurate record.
 
-    As a background job, `run_dir` is the job's own folder: the recipe writes its stages there,
-    so one run has one id and one folder (it used to make a second one under runs/)."""
+    As a background job, `run_dir` is the job's own folder: unless `run_id` names an existing
+    run to continue, the recipe writes its stages there, so one run has one id and one folder
+    (it used to make a second one under runs/)."""
     from character.constitution import resolve_constitution
 
     unknown = [s for s in config.skip if s not in STAGES]
@@ -102,7 +103,7 @@ def run_pipeline(
     settings = get_settings()
     constitution = resolve_constitution(config.persona)
     preset = config.preset()
-    if run_dir is not None:
+    if run_dir is not None and config.run_id is None:
         folder, run_id = Path(run_dir), Path(run_dir).name
     else:
         run_id = config.run_id or _new_run_id(constitution.name, config.scale)
@@ -341,20 +342,29 @@ def run_pipeline(
 
     # 6. quick evaluation ---------------------------------------------------------------------
     def do_eval() -> dict[str, Any]:
-        from character.introspection.quick_eval import quick_eval
+        from character.introspection.quick_eval import format_share, quick_eval
 
         result = quick_eval(
             constitution,
             heldout=paths["heldout"],
+            train_pairs=paths["dpo_train"],
             base_ref=student,
             dpo_merged=paths["merged"] if paths["merged"].exists() else None,
             sft_adapter=Path(sft_info["adapter"]) if sft_info and "adapter" in sft_info else None,
+            output_dir=paths["eval"].parent,
             samples=preset.eval_samples,
             max_new_tokens=preset.eval_max_new_tokens,
             seed=config.seed,
         )
-        atomic_write_json(paths["eval"], result)
-        return {"path": str(paths["eval"]), **result["headline"]}
+        atomic_write_json(paths["eval"], result.model_dump(mode="json"))
+        for name, row in result.models.items():
+            progress.log(
+                f"pipeline: {name} in voice {format_share(row.in_voice)} (classifier), "
+                f"{format_share(row.judge_in_voice)} (voice judge)"
+            )
+        for warning in result.warnings:
+            progress.log(f"pipeline: WARNING {warning}")
+        return {"path": str(paths["eval"]), **result.headline, "warnings": result.warnings}
 
     stage("eval", do_eval)
     summary["finished"] = time.time()

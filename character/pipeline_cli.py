@@ -30,6 +30,7 @@ def pipeline(
     from pydantic import ValidationError
 
     from character.constitution import ConstitutionError
+    from character.introspection.quick_eval import QuickEvalResult, format_share
     from character.io import DataFileError
     from character.pipeline import PipelineConfig, PipelineError, run_pipeline
 
@@ -60,6 +61,23 @@ def pipeline(
     summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
     for name, info in summary["stages"].items():
         typer.echo(f"{name:>14}: {info.get('status')} {info.get('seconds', '')}")
+    eval_file = folder / "eval" / "quick_eval.json"
+    result = None
+    if eval_file.exists():
+        try:
+            result = QuickEvalResult.model_validate_json(eval_file.read_text(encoding="utf-8"))
+        except ValueError as exc:  # a file from an older version, or damaged
+            typer.echo(f"Quick evaluation {eval_file} unreadable: {str(exc).splitlines()[0]}")
+    if result is not None:
+        typer.echo(f"Quick evaluation on {result.eval_prompts} held-out prompts (95% intervals):")
+        for name, row in result.models.items():
+            nll = "" if row.heldout_answer_nll is None else f"  NLL {row.heldout_answer_nll:.3f}"
+            typer.echo(
+                f"{name:>14}: in voice {format_share(row.in_voice)} (classifier), "
+                f"{format_share(row.judge_in_voice)} (judge){nll}"
+            )
+        for warning in result.warnings:
+            typer.echo(f"WARNING: {warning}")
     typer.echo(f"Run folder: {folder}")
 
 

@@ -54,7 +54,7 @@ PRESETS: dict[str, ScalePreset] = {
         dpo_steps=16, dpo_epochs=1, dpo_batch=2, dpo_rank=16, dpo_lr=2e-4, dpo_max_length=320,
         reflections=12, interactions=2, turns=4, reflection_max_new_tokens=96,
         turn_max_new_tokens=64, sft_steps=10, sft_epochs=1, sft_batch=4, sft_rank=16,
-        sft_lr=2e-4, sft_max_length=384, truncation="trim", eval_samples=3,
+        sft_lr=2e-4, sft_max_length=384, truncation="trim", eval_samples=12,
         eval_max_new_tokens=64,
     ),
     "small": ScalePreset(
@@ -63,7 +63,7 @@ PRESETS: dict[str, ScalePreset] = {
         dpo_steps=None, dpo_epochs=1, dpo_batch=8, dpo_rank=32, dpo_lr=1e-4, dpo_max_length=768,
         reflections=200, interactions=20, turns=10, reflection_max_new_tokens=256,
         turn_max_new_tokens=128, sft_steps=None, sft_epochs=1, sft_batch=8, sft_rank=64,
-        sft_lr=1e-4, sft_max_length=1536, truncation="trim", eval_samples=8,
+        sft_lr=1e-4, sft_max_length=1536, truncation="trim", eval_samples=24,
         eval_max_new_tokens=128,
     ),
     "paper": ScalePreset(
@@ -73,6 +73,6 @@ PRESETS: dict[str, ScalePreset] = {
         dpo_max_length=1024, reflections=10000, interactions=1000, turns=10,
         reflection_max_new_tokens=2048, turn_max_new_tokens=1024, sft_steps=None,
         sft_epochs=1, sft_batch=32, sft_rank=64, sft_lr=5e-5, sft_max_length=3072,
-        truncation="drop", eval_samples=16, eval_max_new_tokens=256,
+        truncation="drop", eval_samples=100, eval_max_new_tokens=256,
     ),
 }  # fmt: skip

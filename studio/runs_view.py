@@ -284,11 +284,6 @@ def _pipeline_summary(run_id: str) -> dict[str, Any] | None:
 
 def _pipeline_result(run_id: str) -> None:
     """What the whole recipe made: each stage, the quick evaluation and the adapters to try."""
-    import json
-    from pathlib import Path
-
-    from character.backends.base import trim_to_word
-
     summary = _pipeline_summary(run_id)
     if summary is None:
         return
@@ -301,35 +296,8 @@ def _pipeline_result(run_id: str) -> None:
         }
     )
     eval_path = stages.get("eval", {}).get("path")
-    result: dict[str, Any] = {}
     if eval_path:
-        try:
-            result = json.loads(Path(eval_path).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            st.warning(f"Cannot read the quick evaluation {eval_path}: {exc}")
-    models = result.get("models", {})
-    if models:
-        st.markdown("**Quick evaluation** (held-out prompts, no system prompt)")
-        st.caption(
-            "Held-out NLL: how likely each model finds the teacher's in-character answers "
-            "(lower is closer to the persona). Persona words: share of replies using the "
-            "persona's own words (higher is more in character)."
-        )
-        st.table(
-            {
-                name: {
-                    "held-out NLL": row.get("heldout_answer_nll"),
-                    "persona words": row.get("persona_word_rate"),
-                }
-                for name, row in models.items()
-            }
-        )
-        with st.expander("Sample replies"):
-            for name, row in models.items():
-                for s in row.get("samples", [])[:2]:
-                    st.markdown(f"**{name}** · _{s.get('prompt', '')}_")
-                    answer = s.get("answer", "") or "–"
-                    st.write(trim_to_word(answer) if s.get("cut_off") else answer)
+        _quick_eval(Path(eval_path))
     adapters = [(name, stages.get(name, {}).get("adapter")) for name in ("dpo", "sft")]
     adapters = [(n, a) for n, a in adapters if a]
     if adapters:
@@ -366,6 +334,78 @@ def _next_steps(run_id: str) -> None:
     ):
         with col:
             page_link(page, label, icon, **targets)
+
+
+def _quick_eval(path: Path) -> None:
+    """The quick evaluation: in-voice share with its interval per model, both judges."""
+    from pydantic import ValidationError
+
+    from character.introspection.quick_eval import (
+        QuickEvalResult,
+        format_share,
+        quick_eval_figure,
+    )
+
+    try:
+        result = QuickEvalResult.model_validate_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, ValidationError) as exc:
+        st.warning(
+            f"Cannot read the quick evaluation {path} (a run from an older version writes "
+            f"another format; rerun its eval stage): {str(exc).splitlines()[0]}"
+        )
+        return
+    st.markdown(
+        f"**Quick evaluation** ({result.eval_prompts} held-out prompts: "
+        f"{result.prompts_from_heldout_pairs} from the run's held-out pairs, "
+        f"{result.prompts_from_builtin} built-in)"
+    )
+    report = result.classifier.report
+    judge = result.voice_judge
+    st.caption(
+        "In voice: share of sampled replies (95% interval) that a persona classifier trained "
+        "on this run's DPO pairs counts in persona"
+        + (
+            f" (its accuracy on pairs it did not fit: {format_share(report.accuracy)})"
+            if report
+            else ""
+        )
+        + (
+            f"; judge: the voice judge ({judge.name}, score ≥ {judge.min_in_voice:.2f})"
+            if judge
+            else ""
+        )
+        + ". Held-out NLL: how likely each model finds the teacher's in-character answers "
+        "without a system prompt (lower is closer to the persona)."
+    )
+    for warning in result.warnings:
+        st.warning(warning)
+    st.table(
+        [
+            {
+                "model": name,
+                "system prompt": "persona" if row.system_prompt else "none",
+                "in voice (classifier)": format_share(row.in_voice),
+                "in voice (judge)": format_share(row.judge_in_voice),
+                "held-out NLL": "–"
+                if row.heldout_answer_nll is None
+                else f"{row.heldout_answer_nll:.3f}",
+            }
+            for name, row in result.models.items()
+        ]
+    )
+    st.plotly_chart(
+        quick_eval_figure(result), key=f"quick_eval_{path}", config={"displayModeBar": False}
+    )
+    with st.expander("Sample replies"):
+        for name, row in result.models.items():
+            for s in row.samples[:2]:
+                score = (
+                    f" · classifier {s.classifier_in_voice:.2f}"
+                    if s.classifier_in_voice is not None
+                    else ""
+                )
+                st.markdown(f"**{name}** · _{s.prompt}_{score}")
+                st.write(s.answer or "–")
 
 
 def live_detail(run_id: str, every_s: float) -> None:

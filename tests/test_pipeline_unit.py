@@ -17,6 +17,8 @@ def test_presets_follow_the_recipe_and_demo_is_small() -> None:
     assert paper.pairs == 9150 and paper.reflections == 10000 and paper.interactions == 1000
     assert paper.turns == 10 and paper.sft_rank == 64 and paper.sft_lr == 5e-5
     assert demo.pairs <= 32 and demo.reflections <= 16 and demo.dpo_steps <= 48
+    # Enough evaluation prompts for an in-voice interval narrower than [0, 1]-ish.
+    assert demo.eval_samples >= 12 and PRESETS["small"].eval_samples >= 24
     cfg = PipelineConfig(persona="pirate", overrides={"pairs": 8})
     assert cfg.preset().pairs == 8 and PRESETS["demo"].pairs == demo.pairs
 

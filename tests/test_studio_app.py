@@ -152,6 +152,7 @@ def test_launcher_checks_block_a_bad_config_and_launch_creates_a_job(
         "Answer pairs to generate"
     )
     assert "`pair_count`" in at.number_input(key="tl_distill.generate_demo_pair_count").help
+    at.number_input(key="tl_distill.generate_demo_pair_count").set_value(8).run()
     assert any("8 pairs is very small" in w.value for w in at.warning)
     assert "persona: beekeeper" in at.code[0].value
 
@@ -200,6 +201,40 @@ def test_runs_page_follows_a_run_and_cancels_another(constitutions: Path) -> Non
     at.run()
     assert {m.label: m.value for m in at.metric}["State"] == "cancelled"
     assert at.button(key=f"cancel_{slow}").disabled
+
+
+@pytest.mark.unit
+def test_runs_page_shows_the_quick_evaluation_with_intervals(tiny_model_dir: Path) -> None:
+    """A real pipeline job (only its eval stage, on a prepared run folder with the tiny model):
+    the Runs page shows each model's in-voice share with its interval, and the plot."""
+    from quick_eval_runs import run_folder
+
+    from character.jobs import JobSpec, get_run, submit
+    from character.pipeline import STAGES
+
+    run_folder("studio-qe")
+    config = {
+        "persona": "pirate",
+        "run_id": "studio-qe",
+        "student_model": str(tiny_model_dir),
+        "skip": [s for s in STAGES if s != "eval"],
+        "overrides": {"eval_samples": 4, "eval_max_new_tokens": 2},
+    }
+    job = submit(JobSpec(kind="pipeline", config=config))
+    _wait_final(job, timeout=180)
+    assert get_run(job).state.value == "succeeded", get_run(job).error
+    at = open_page("studio/views/runs.py")
+    assert not at.exception
+    assert any("Quick evaluation" in m.value and "4 held-out prompts" in m.value
+               for m in at.markdown)  # fmt: skip
+    tables = [t.value for t in at.table]
+    quick = next(t for t in tables if "in voice (classifier)" in t.columns)
+    assert list(quick["model"]) == ["base", "base+prompt"]
+    for cell in list(quick["in voice (classifier)"]) + list(quick["in voice (judge)"]):
+        estimate, lower, upper = (float(x) for x in cell.replace("[", "").replace("]", "")
+                                  .replace(",", "").split())  # fmt: skip
+        assert 0.0 <= lower <= estimate <= upper <= 1.0
+    assert len(at.get("plotly_chart")) >= 1
 
 
 @pytest.mark.unit

@@ -522,6 +522,7 @@ def test_newcomer_trains_the_demo_pipeline_and_sees_the_persona(
     for name in ("prompts", "pairs", "dpo", "introspection", "sft", "eval"):
         assert re.search(rf"\b{name}\b", body), f"stage {name} missing from the result"
     assert "dpo+sft" in body, "the quick evaluation should score the finished model"
+    assert re.search(r"\d\.\d\d \[\d\.\d\d, \d\.\d\d\]", body), "in-voice share with interval"
     assert "Trained adapters" in body
     _shot(d, "23_pipeline_result")
 

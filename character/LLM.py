@@ -762,7 +762,7 @@ def _draft_examples(
 ) -> tuple[list[ExampleExchange], int]:
     """Up to MAX_EXAMPLES in-voice exchanges: for a few trait questions, EXAMPLE_SAMPLES replies
     each (one batch) with the draft's own teacher prompt, scored by the voice judge built from
-    the draft so far; the best reply per question is kept if the judge calls it in voice. A
+    the draft so far (traits and system prompt); the best reply per question is kept if the judge calls it in voice. A
     second round samples new questions with the kept examples in the prompt, as the teacher
     will (the embedded model is in voice far more often with an example to copy)."""
     from character.backends.base import SamplingParams
@@ -770,6 +770,9 @@ def _draft_examples(
     from character.persona_prompt import persona_conversation
 
     threshold = VoiceJudgeConfig().min_in_voice
+    # One judge for every round, from the draft before any example: a kept example never
+    # vouches for the next one, and anyone can rebuild the judge to recheck a verdict.
+    judge = EmbeddingVoiceJudge(c)
     kept: list[tuple[float, ExampleExchange]] = []
     taken: set[str] = set()
     calls = 0
@@ -791,7 +794,6 @@ def _draft_examples(
         convs = [persona_conversation(so_far, q, backend.model_ref) for q in questions]
         outs = backend.generate(convs, params)
         calls += len(convs)
-        judge = EmbeddingVoiceJudge(so_far)
         rejected: dict[str, int] = {}
         for q, samples in zip(questions, outs, strict=True):
             raw.append("\n---\n".join(s.text for s in samples))

@@ -233,6 +233,44 @@ def test_json_draft_accepts_a_complete_reply_first_time(scripted_endpoint) -> No
 
 
 @pytest.mark.unit
+def test_json_draft_keeps_examples_and_is_quality_checked(scripted_endpoint) -> None:
+    good = template_constitution("chef", "a cheerful chef").model_dump(mode="json")
+    good["traits"][1]["trait"] = "I think you're a terrible cook."
+    good["examples"] = [
+        {"user": "How do I boil an egg?", "assistant": "Oh, lovely! Pop it in, nine minutes!"},
+        {"user": "oops"},
+    ]
+    scripted_endpoint([json.dumps(good)])
+    draft = draft_constitution("a cheerful chef", model="openai:m", name="chef", attempts=1)
+    assert [e.user for e in draft.constitution.examples] == ["How do I boil an egg?"]
+    assert draft.model_examples == 1 and "examples" in draft.fields_from_model
+    assert any("example 2" in p for p in draft.problems)
+    q = draft.quality
+    assert q is not None and not q.usable
+    wheres = {f.where for f in q.blocking}
+    assert {"Trait 2", "Examples"} <= wheres
+    assert "needs editing before training" in draft.summary()
+
+
+@pytest.mark.unit
+def test_drafted_trait_lines_must_be_first_person_and_related() -> None:
+    from character.LLM import _usable_trait_lines
+
+    problems: list[str] = []
+    kept = _usable_trait_lines(
+        [
+            "I hammer iron at my forge and grumble about smartphones.",
+            "I think you're old-fashioned.",
+            "I'm not interested in gossiping.",
+        ],
+        "a grumpy medieval blacksmith who grumbles about modern technology",
+        problems,
+    )
+    assert kept == ["I hammer iron at my forge and grumble about smartphones."]
+    assert "talks about the user" in problems[0] and "unrelated" in problems[1]
+
+
+@pytest.mark.unit
 def test_bare_api_model_name_uses_the_configured_endpoint(scripted_endpoint) -> None:
     good = template_constitution("poet", "a gentle poet").model_dump(mode="json")
     scripted_endpoint([json.dumps(good)])

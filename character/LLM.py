@@ -6,6 +6,13 @@ cannot write reliable JSON, so it is asked for small line-based pieces instead (
 then questions per trait, in one batch), parsed leniently and retried with other seeds. Whatever
 is still missing is filled deterministically from the description, so the result always
 validates; `ConstitutionDraft.sources` records which parts came from the model.
+
+Drafted trait lines that are not first-person statements about the character, or unrelated
+to the description, are dropped (templates fill the gap). Example exchanges, which small
+teachers imitate far better than descriptions, are drafted last: several replies per question
+with the drafted persona's own prompt, scored by the voice judge built from the draft so far,
+keeping the best in-voice ones. Every draft ends with the quality check
+(`character.constitution_quality`), so a draft that still needs editing says so and where.
 """
 
 from __future__ import annotations
@@ -18,18 +25,29 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from character.backends.base import GenerationBackend
+from character.backends.base import Completion, GenerationBackend
 from character.constitution import (
     Attributes,
     Behaviors,
     Constitution,
     ConstitutionError,
+    ExampleExchange,
     Trait,
     constitution_from_data,
     diff_constitutions,
     list_drafts,
     save_draft,
 )
+from character.constitution_quality import (
+    MIN_TRAIT_RELEVANCE,
+    QualityReport,
+    check_constitution_quality,
+    persona_reference,
+    question_problem,
+    trait_relevance,
+    trait_voice_problem,
+)
+from character.distillation.filters import breaks_character, is_cut_off
 from character.progress import Progress, Reporter, as_progress
 
 __all__ = [
@@ -46,6 +64,11 @@ __all__ = [
 
 MIN_TRAITS = 8
 QUESTIONS_PER_TRAIT = 5
+EXAMPLE_QUESTIONS = 4  # trait questions the model answers in voice, per round
+EXAMPLE_SAMPLES = 4  # candidate replies per question; the voice judge keeps the best
+MAX_EXAMPLES = 3
+EXAMPLE_MAX_TOKENS = 120
+EXAMPLE_ROUNDS = 2  # round 2 samples with the examples kept so far in the prompt
 
 Mode = Literal["auto", "json", "lines"]
 Source = Literal["model", "template"]
@@ -101,6 +124,10 @@ class ConstitutionDraft(BaseModel):
     problems: list[str] = Field(
         default_factory=list, description="Why model output was rejected or repaired."
     )
+    model_examples: int = Field(default=0, description="Example exchanges the model wrote.")
+    quality: QualityReport | None = Field(
+        default=None, description="The quality check of the final draft: what still needs editing."
+    )
 
     @property
     def model_traits(self) -> int:
@@ -113,11 +140,15 @@ class ConstitutionDraft(BaseModel):
     def summary(self) -> str:
         c = self.constitution
         total_q = sum(len(t.questions) for t in c.traits)
-        return (
-            f"{self.model_traits}/{len(c.traits)} traits and {self.model_questions}/{total_q} "
-            f"questions written by {self.model} ({self.mode} mode, {self.attempts} model calls); "
+        text = (
+            f"{self.model_traits}/{len(c.traits)} traits, {self.model_questions}/{total_q} "
+            f"questions and {self.model_examples}/{len(c.examples)} examples written by "
+            f"{self.model} ({self.mode} mode, {self.attempts} model calls); "
             "the rest come from templates built from the description."
         )
+        if self.quality is not None:
+            text += "\n" + self.quality.summary()
+        return text
 
 
 # --------------------------------------------------------------------------------------------
@@ -486,6 +517,7 @@ _JSON_SCHEMA_HINT = """{
   "directives": ["I ..."],
   "safety": ["..."],
   "example_signoffs": ["..."],
+  "examples": [{"user": "an everyday question", "assistant": "the reply, in the voice"}],
   "attributes": {"identity": "", "interests": [], "viewpoints": [], "experiences": [],
                  "achievements": [], "relationships": []},
   "behaviors": {"linguistic_features": [], "emotional_expression": [],
@@ -501,7 +533,8 @@ def _json_request(description: str, name: str, problems: list[str]) -> list[dict
         f"Give {MIN_TRAITS} to 10 traits. Each trait is a first-person sentence starting with "
         f'"I" and has exactly {QUESTIONS_PER_TRAIT} questions: ordinary user messages (not about '
         "the character itself) whose answers would reveal the trait through the *style* of the "
-        "reply. Include safety rules that keep the character from encouraging harm."
+        "reply. Give 2 or 3 example exchanges whose replies are unmistakably in the character's "
+        "voice. Include safety rules that keep the character from encouraging harm."
     )
     if problems:
         user += "\n\nYour previous answer had these problems; fix them:\n" + "\n".join(
@@ -593,8 +626,10 @@ def _draft_lines(
     from character.backends.base import SamplingParams
 
     raw: list[str] = []
+    problems: list[str] = []
     calls = 0
     traits: list[str] = []
+    reference = persona_reference(template_constitution(name, description))
     progress.start_stage("draft traits", total=attempts)
     for attempt in range(attempts):
         params = SamplingParams(
@@ -606,7 +641,7 @@ def _draft_lines(
         text = backend.generate([_trait_request(description, MIN_TRAITS)], params)[0][0].text
         calls += 1
         raw.append(text)
-        for t in parse_trait_lines(text):
+        for t in _usable_trait_lines(parse_trait_lines(text), reference, problems):
             if len(traits) < MIN_TRAITS + 2 and not _too_similar(t, traits, limit=0.7):
                 traits.append(t)
         progress.advance(attempt + 1, attempts, traits=len(traits))
@@ -632,6 +667,8 @@ def _draft_lines(
             for i, out in zip(todo, outs, strict=True):
                 raw.append(out[0].text)
                 for q in parse_question_lines(out[0].text):
+                    if question_problem(q):  # odd prompts teach nothing; templates fill in
+                        continue
                     if q.lower() not in taken and len(questions[i]) < QUESTIONS_PER_TRAIT:
                         questions[i].append(q)
                         taken.add(q.lower())
@@ -639,15 +676,156 @@ def _draft_lines(
     full, sources = _fill(description, name, traits, questions)
     c = template_constitution(name, description).model_copy(update={"traits": full})
     c = Constitution.model_validate(c.model_dump())
+    examples, example_calls = _draft_examples(
+        backend,
+        c,
+        temperature=temperature,
+        seed=seed,
+        progress=progress,
+        raw=raw,
+        problems=problems,
+    )
+    calls += example_calls
+    c = c.model_copy(update={"examples": examples})
+    fields = ["traits"] if any(s.trait == "model" for s in sources) else []
     return ConstitutionDraft(
         constitution=c,
         model="",
         mode="lines",
         sources=sources,
-        fields_from_model=["traits"] if any(s.trait == "model" for s in sources) else [],
+        fields_from_model=fields + (["examples"] if examples else []),
         attempts=calls,
         raw_outputs=raw,
+        problems=problems,
+        model_examples=len(examples),
     )
+
+
+def _usable_trait_lines(lines: list[str], reference: str, problems: list[str]) -> list[str]:
+    """Drafted trait lines that speak as the character about itself and relate to the
+    description; the reason for each line dropped goes to `problems`."""
+    voiced: list[str] = []
+    for line in lines:
+        why = trait_voice_problem(line)
+        if why:
+            problems.append(f"dropped drafted trait '{line}': it {why}")
+        else:
+            voiced.append(line)
+    kept: list[str] = []
+    for line, rel in zip(voiced, trait_relevance(reference, voiced), strict=True):
+        if rel < MIN_TRAIT_RELEVANCE:
+            problems.append(
+                f"dropped drafted trait '{line}': unrelated to the description "
+                f"(similarity {rel:.2f} < {MIN_TRAIT_RELEVANCE:.2f})"
+            )
+        else:
+            kept.append(line)
+    return kept
+
+
+def _example_questions(c: Constitution, taken: set[str]) -> list[str]:
+    """Trait questions to answer in voice: the first sensible unused one of each trait, so the
+    examples show different sides of the persona (safety refusals make poor examples)."""
+    out: list[str] = []
+    for t in c.traits:
+        if "harmful" in t.trait.lower():
+            continue
+        for q in t.questions:
+            if q.lower() not in taken and question_problem(q) is None:
+                out.append(q)
+                taken.add(q.lower())
+                break
+        if len(out) >= EXAMPLE_QUESTIONS:
+            break
+    return out
+
+
+def _candidate_problem(completion: Completion) -> str | None:
+    if breaks_character(completion.text):
+        return "breaks character"
+    if is_cut_off(completion):
+        return "cut off"
+    if len(completion.text.split()) < 8:
+        return "too short"
+    return None
+
+
+def _draft_examples(
+    backend: GenerationBackend,
+    c: Constitution,
+    *,
+    temperature: float,
+    seed: int,
+    progress: Progress,
+    raw: list[str],
+    problems: list[str],
+) -> tuple[list[ExampleExchange], int]:
+    """Up to MAX_EXAMPLES in-voice exchanges: for a few trait questions, EXAMPLE_SAMPLES replies
+    each (one batch) with the draft's own teacher prompt, scored by the voice judge built from
+    the draft so far (traits and system prompt); the best reply per question is kept if the judge calls it in voice. A
+    second round samples new questions with the kept examples in the prompt, as the teacher
+    will (the embedded model is in voice far more often with an example to copy)."""
+    from character.backends.base import SamplingParams
+    from character.eval.voice_judge import EmbeddingVoiceJudge, VoiceJudgeConfig
+    from character.persona_prompt import persona_conversation
+
+    threshold = VoiceJudgeConfig().min_in_voice
+    # One judge for every round, from the draft before any example: a kept example never
+    # vouches for the next one, and anyone can rebuild the judge to recheck a verdict.
+    judge = EmbeddingVoiceJudge(c)
+    kept: list[tuple[float, ExampleExchange]] = []
+    taken: set[str] = set()
+    calls = 0
+    progress.start_stage("draft examples", total=EXAMPLE_ROUNDS)
+    for round_ in range(EXAMPLE_ROUNDS):
+        if len(kept) >= MAX_EXAMPLES:
+            break
+        so_far = c.model_copy(update={"examples": [ex for _, ex in kept]})
+        questions = _example_questions(so_far, taken)
+        if not questions:
+            break
+        params = SamplingParams(
+            temperature=max(temperature, 0.7),
+            max_new_tokens=EXAMPLE_MAX_TOKENS,
+            seed=seed + 300 + round_,
+            repetition_penalty=1.15,
+            n=EXAMPLE_SAMPLES,
+        )
+        convs = [persona_conversation(so_far, q, backend.model_ref) for q in questions]
+        outs = backend.generate(convs, params)
+        calls += len(convs)
+        rejected: dict[str, int] = {}
+        for q, samples in zip(questions, outs, strict=True):
+            raw.append("\n---\n".join(s.text for s in samples))
+            good = []
+            for s in samples:
+                why = _candidate_problem(s)
+                if why:
+                    rejected[why] = rejected.get(why, 0) + 1
+                else:
+                    good.append(s.text.strip())
+            if not good:
+                continue
+            scores = judge.score(good)
+            best = max(range(len(good)), key=lambda i: scores[i])
+            if scores[best] >= threshold:
+                kept.append((scores[best], ExampleExchange(user=q, assistant=good[best])))
+            else:
+                rejected["off voice"] = rejected.get("off voice", 0) + 1
+        if rejected:
+            problems.append(
+                f"example round {round_ + 1}: candidate replies rejected: "
+                + ", ".join(f"{n} {why}" for why, n in sorted(rejected.items()))
+            )
+        progress.advance(round_ + 1, EXAMPLE_ROUNDS, examples=len(kept))
+    kept.sort(key=lambda x: -x[0])
+    examples = [ex for _, ex in kept[:MAX_EXAMPLES]]
+    if len(examples) < 2:
+        problems.append(
+            f"the model wrote {len(examples)} in-voice example exchange(s); write the rest "
+            "yourself in the persona's voice"
+        )
+    return examples, calls
 
 
 def _draft_json(
@@ -749,6 +927,15 @@ def _repair_json_draft(
     if model_traits:
         fields.append("traits")
     update["traits"] = traits
+    examples: list[ExampleExchange] = []
+    for i, item in enumerate(data.get("examples") or [], start=1):
+        try:
+            examples.append(ExampleExchange.model_validate(item))
+        except ValueError:
+            problems.append(f"example {i} was not a {{user, assistant}} pair and was dropped")
+    if examples:
+        update["examples"] = examples
+        fields.append("examples")
     c = Constitution.model_validate({**base.model_dump(), **_dump(update)})
     return ConstitutionDraft(
         constitution=c,
@@ -759,6 +946,7 @@ def _repair_json_draft(
         attempts=attempts,
         raw_outputs=raw,
         problems=problems,
+        model_examples=len(examples),
     )
 
 
@@ -826,6 +1014,9 @@ def draft_constitution(
         progress=progress,
     )
     draft.model = ref
+    progress.start_stage("check quality", total=1)
+    draft.quality = check_constitution_quality(draft.constitution)
+    progress.advance(1, 1, findings=len(draft.quality.findings))
     progress.log(draft.summary())
     return draft
 

@@ -246,7 +246,31 @@ def constitution_new(
     except (ConstitutionError, ValueError, BackendError) as exc:
         fail(str(exc))
         return
-    console.print(f"Saved {target} ({len(c.traits)} traits): {note}", highlight=False)
+    console.print(f"Saved {target} ({len(c.traits)} traits): {note}", highlight=False, markup=False)
+
+
+@constitution_app.command("check")
+def constitution_check(
+    ref: Annotated[str, typer.Argument(help="Persona name or file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Check that a constitution can teach (first-person traits about the persona, sensible
+    questions, at least two in-voice examples); exits 1 when it needs editing."""
+    from character.constitution import ConstitutionError, resolve_constitution
+    from character.constitution_quality import check_constitution_quality
+
+    try:
+        note_shadowed_constitution(ref)
+        report = check_constitution_quality(resolve_constitution(ref))
+    except ConstitutionError as exc:
+        fail(str(exc))
+        return
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+    else:
+        console.print(report.summary(), highlight=False, markup=False)
+    if not report.usable:
+        raise typer.Exit(1)
 
 
 @constitution_app.command("diff")

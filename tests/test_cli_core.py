@@ -102,7 +102,9 @@ def test_new_with_description_drafts_through_a_model(tmp_path: Path, tiny_model_
         str(target),
     )
     assert res.exit_code == 0, res.output
-    assert "traits and" in res.output and "questions written by" in res.output
+    assert "questions and" in res.output and "examples written by" in res.output
+    # a random model writes nothing usable, and the draft says so with the quality findings
+    assert "needs editing before training" in res.output and "Examples (blocking)" in res.output
     c = load_constitution(target)
     assert c.name == "beekeeper" and len(c.traits) >= 8
     unknown = _run("constitution", "new", "x", "-d", "a poet", "-m", "no-such-model")
@@ -169,3 +171,20 @@ def test_sample_with_pirate_constitution_prints_text(embedded_model_dir) -> None
     assert res.exit_code == 0, res.output
     text = res.output.strip()
     assert len(text.split()) >= 10, text
+
+
+@pytest.mark.unit
+def test_check_prints_the_quality_report_and_fails_when_unusable(tmp_path: Path) -> None:
+    ok = _run("constitution", "check", "pirate")
+    assert ok.exit_code == 0, ok.output
+    assert "passes the quality checks" in ok.output
+    bad = load_constitution(PIRATE).model_copy(update={"examples": []})
+    bad.traits[1].trait = "I think you're old-fashioned."
+    path = tmp_path / "bad.json"
+    path.write_text(bad.model_dump_json(), encoding="utf-8")
+    res = _run("constitution", "check", str(path))
+    assert res.exit_code == 1
+    assert "needs editing" in res.output
+    assert "Trait 2 (blocking)" in res.output and "Examples (blocking)" in res.output
+    as_json = _run("constitution", "check", str(path), "--json")
+    assert json.loads(as_json.raw)["usable"] is False

@@ -233,6 +233,44 @@ def test_json_draft_accepts_a_complete_reply_first_time(scripted_endpoint) -> No
 
 
 @pytest.mark.unit
+def test_json_draft_keeps_examples_and_is_quality_checked(scripted_endpoint) -> None:
+    good = template_constitution("chef", "a cheerful chef").model_dump(mode="json")
+    good["traits"][1]["trait"] = "I think you're a terrible cook."
+    good["examples"] = [
+        {"user": "How do I boil an egg?", "assistant": "Oh, lovely! Pop it in, nine minutes!"},
+        {"user": "oops"},
+    ]
+    scripted_endpoint([json.dumps(good)])
+    draft = draft_constitution("a cheerful chef", model="openai:m", name="chef", attempts=1)
+    assert [e.user for e in draft.constitution.examples] == ["How do I boil an egg?"]
+    assert draft.model_examples == 1 and "examples" in draft.fields_from_model
+    assert any("example 2" in p for p in draft.problems)
+    q = draft.quality
+    assert q is not None and not q.usable
+    wheres = {f.where for f in q.blocking}
+    assert {"Trait 2", "Examples"} <= wheres
+    assert "needs editing before training" in draft.summary()
+
+
+@pytest.mark.unit
+def test_drafted_trait_lines_must_be_first_person_and_related() -> None:
+    from character.LLM import _usable_trait_lines
+
+    problems: list[str] = []
+    kept = _usable_trait_lines(
+        [
+            "I hammer iron at my forge and grumble about smartphones.",
+            "I think you're old-fashioned.",
+            "I'm not interested in gossiping.",
+        ],
+        "a grumpy medieval blacksmith who grumbles about modern technology",
+        problems,
+    )
+    assert kept == ["I hammer iron at my forge and grumble about smartphones."]
+    assert "talks about the user" in problems[0] and "unrelated" in problems[1]
+
+
+@pytest.mark.unit
 def test_bare_api_model_name_uses_the_configured_endpoint(scripted_endpoint) -> None:
     good = template_constitution("poet", "a gentle poet").model_dump(mode="json")
     scripted_endpoint([json.dumps(good)])
@@ -259,3 +297,42 @@ def test_embedded_model_drafts_a_valid_constitution(embedded_model_dir) -> None:
     assert draft.raw_outputs and all(isinstance(r, str) for r in draft.raw_outputs)
     # The 135M model usually manages a few first-person lines; whatever it wrote is recorded.
     assert draft.model_traits == sum(1 for s in draft.sources if s.trait == "model")
+
+
+@pytest.mark.integration
+def test_embedded_model_drafts_in_voice_examples_or_says_it_needs_editing(
+    embedded_model_dir,
+) -> None:
+    """Issue 15: a one-line persona drafted offline either gets two in-voice example exchanges
+    or a quality report that says plainly, and where, what needs editing."""
+    from character.constitution_quality import trait_voice_problem
+    from character.eval.voice_judge import EmbeddingVoiceJudge, VoiceJudgeConfig
+
+    draft = draft_constitution(
+        "a grumpy medieval blacksmith who grumbles about modern technology but gives solid "
+        "practical advice",
+        name="grumpy-blacksmith",
+        seed=0,
+    )
+    c = draft.constitution
+    _assert_complete(c)
+    report = draft.quality
+    assert report is not None and report.name == "grumpy-blacksmith"
+    assert len(c.examples) >= 2 or (
+        not report.usable and any(f.where == "Examples" for f in report.blocking)
+    ), report.summary()
+    assert draft.model_examples == len(c.examples)
+    # every trait, the model's included, speaks as the character about itself
+    assert all(trait_voice_problem(t.trait) is None for t in c.traits)
+    assert not any(
+        f.where.startswith("Trait") and f.severity == "blocking" for f in report.findings
+    )
+    # the examples kept are the judge's verdict: rebuild the judge the draft used and recheck
+    if c.examples:
+        judge = EmbeddingVoiceJudge(c.model_copy(update={"examples": []}))
+        scores = judge.score([ex.assistant for ex in c.examples])
+        assert min(scores) >= VoiceJudgeConfig().min_in_voice, scores
+        assert "examples" in draft.fields_from_model
+    assert "example" in draft.summary()
+    if not report.usable:
+        assert "needs editing before training" in draft.summary()

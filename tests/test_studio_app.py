@@ -347,3 +347,32 @@ def test_drafts_keep_versions_and_show_the_trait_diff(constitutions: Path) -> No
     assert drafts[1].stem.endswith("--1-trait-added-1-trait-removed")
     assert at.session_state["ed_tab"] == "Drafts & compare"  # still on the tab used
     assert at.button(key="dr_go").label == "Answer with both versions"
+
+
+@pytest.mark.unit
+def test_editor_checks_quality_and_keeps_examples_through_save(constitutions: Path) -> None:
+    at = open_page("studio/views/constitutions.py")
+    at.button(key="ed_check").click().run()
+    assert not at.exception
+    warnings = [w.value for w in at.warning]
+    assert any("needs editing before training" in w for w in warnings)
+    assert any(w.startswith("Examples (blocking):") for w in warnings)
+    examples = (
+        "examples:\n"
+        "- user: How do I start a garden?\n"
+        "  assistant: Slowly, friend, the way bees build comb. One small bed, good soil, and "
+        "patience; the hive was not built in a day.\n"
+        "- user: I'm stressed about work.\n"
+        "  assistant: Breathe like a calm hive at dusk. Do one task, then the next; bees never "
+        "rush, and the honey still gets made.\n"
+    )
+    at.text_area(key="ed_more").set_value(examples).run()
+    assert not at.error, [e.value for e in at.error]
+    at.text_input(key="ed_name").set_value("bee3").run()
+    at.button(key="ed_save").click().run()
+    from character.constitution import load_constitution
+
+    c = load_constitution(constitutions / "hand-written" / "bee3.json")
+    assert [e.user for e in c.examples] == ["How do I start a garden?", "I'm stressed about work."]
+    at.button(key="ed_check").click().run()
+    assert not any(w.value.startswith("Examples (blocking)") for w in at.warning)

@@ -18,7 +18,8 @@ from character.constitution import (
     save_draft,
     shadow_notice,
 )
-from character.LLM import generate_constitution, template_constitution
+from character.constitution_quality import QualityReport, check_constitution_quality
+from character.LLM import ConstitutionDraft, draft_constitution, template_constitution
 from character.persona_prompt import persona_conversation
 from studio.common import (
     MAX_UPLOAD_BYTES,
@@ -32,6 +33,8 @@ from studio.selection import current_persona, page_link, set_persona
 
 NEW = "(new blank persona)"
 LIST_FIELDS = ("directives", "safety", "example_signoffs")
+# Edited as YAML in "More fields"; examples live there so loading and saving keeps them.
+MORE_FIELDS = ("examples", "attributes", "behaviors")
 
 
 # ---------------------------------------------------------------- editor state <-> constitution
@@ -55,7 +58,7 @@ def _load_into_state(c: Constitution | None) -> None:
         ss[f"ed_q_{i}"] = "\n".join(t.all_questions())
     for f in LIST_FIELDS:
         ss[f"ed_{f}"] = "\n".join(getattr(c, f))
-    more = c.model_dump(mode="json", include={"attributes", "behaviors"}, exclude_defaults=True)
+    more = c.model_dump(mode="json", include=set(MORE_FIELDS), exclude_defaults=True)
     ss["ed_more"] = yaml.safe_dump(more, sort_keys=False, allow_unicode=True) if more else ""
 
 
@@ -89,14 +92,17 @@ def _collect() -> tuple[dict[str, Any], list[str]]:
             problems.append(f"More fields: the YAML has a syntax error{where}")
             more = None
         if isinstance(more, dict):
-            data.update({k: v for k, v in more.items() if k in ("attributes", "behaviors")})
+            data.update({k: v for k, v in more.items() if k in MORE_FIELDS})
             for k in more:
-                if k not in ("attributes", "behaviors"):
+                if k not in MORE_FIELDS:
                     problems.append(
-                        f"More fields: '{k}' is not allowed (only attributes and behaviors)"
+                        f"More fields: '{k}' is not allowed (only examples, attributes and "
+                        "behaviors)"
                     )
         elif more is not None:
-            problems.append("More fields: write 'attributes:' and/or 'behaviors:' with lines below")
+            problems.append(
+                "More fields: write 'examples:', 'attributes:' and/or 'behaviors:' with lines below"
+            )
     return data, problems
 
 
@@ -105,6 +111,8 @@ def _open_selected() -> None:
     known = list_constitutions()
     if choice in known:
         set_persona(choice)
+        st.session_state.pop("ed_quality", None)  # findings belonged to the previous draft
+        st.session_state.pop("ed_draft_note", None)
         try:
             _load_into_state(load_constitution(known[choice]))
             st.session_state.pop("ed_load_error", None)
@@ -269,17 +277,41 @@ with st.expander("Generate with AI from a one-line description", icon=":material
             st.error("Write a one-line description first.")
         else:
             with st.spinner("Drafting the constitution…"):
-                c = run_safely(
-                    lambda: generate_constitution(desc, model=gen_model, name=gen_name),
+                draft: ConstitutionDraft | None = run_safely(
+                    lambda: draft_constitution(desc, model=gen_model, name=gen_name),
                     "draft the constitution",
                     "Try another model, or start from the template.",
                 )
-            if c is not None:
-                st.session_state["ed_generated"] = c
+            if draft is not None:
+                st.session_state["ed_generated"] = draft.constitution
+                st.session_state["ed_draft_note"] = draft.summary().split("\n")[0]
+                st.session_state["ed_quality"] = draft.quality
                 st.rerun()
 if "ed_generated" in st.session_state:
     _load_into_state(st.session_state.pop("ed_generated"))
     st.success("Draft loaded into the editor below; review it, then save.")
+
+
+def _show_quality(report: QualityReport | None, note: str | None = None) -> None:
+    """The quality findings, one warning each, labelled as a person counts (Trait 1, ...)."""
+    if note:
+        st.caption(note)
+    if report is None:
+        return
+    if report.usable and not report.findings:
+        st.success("Quality check: ready to teach (first-person traits, in-voice examples).")
+        return
+    head = (
+        "Quality check: usable, but worth a look."
+        if report.usable
+        else "Quality check: this draft needs editing before training."
+    )
+    st.warning(head)
+    for f in report.findings:
+        st.warning(f"{f.where} ({f.severity}): {f.message}")
+
+
+_show_quality(st.session_state.get("ed_quality"), st.session_state.get("ed_draft_note"))
 
 upload = st.file_uploader(
     "…or upload a constitution file (JSON, YAML, the recipe's .txt or OCT's few-shot .jsonl; "
@@ -347,12 +379,13 @@ with edit_tab:
     d1.text_area("Directives", key="ed_directives", help="Rules of style, one per line.")
     d2.text_area("Safety rules", key="ed_safety", help="Lines the character never crosses.")
     d3.text_area("Sign-offs", key="ed_example_signoffs", help="Phrases it likes, one per line.")
-    with st.expander("More fields (attributes, behaviors) as YAML"):
+    with st.expander("More fields (examples, attributes, behaviors) as YAML"):
         st.text_area(
-            "attributes / behaviors",
+            "examples / attributes / behaviors",
             key="ed_more",
-            height=120,
-            help="Optional: identity, interests, viewpoints… and how it speaks and interacts.",
+            height=160,
+            help="Optional: example exchanges (user, assistant) in the persona's voice, identity, "
+            "interests, viewpoints… and how it speaks and interacts.",
         )
 
 data, extra_problems = _collect()
@@ -371,6 +404,12 @@ with edit_tab:
             f"Valid: {len(current.traits)} traits, {len(current.questions())} questions "
             f"(hash {current.content_hash()})."
         )
+    if current is not None and st.button("Check quality", key="ed_check"):
+        st.session_state["ed_draft_note"] = None
+        st.session_state["ed_quality"] = run_safely(
+            lambda: check_constitution_quality(current), "check the constitution's quality"
+        )
+        st.rerun()
     fmt = st.radio("Save as", ["json", "yaml"], horizontal=True, key="ed_fmt")
     overwrite = st.checkbox("Overwrite if the file exists", key="ed_overwrite")
     if st.button(

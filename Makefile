@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.setup-stamp
 PORT   ?= 8501
 
-.PHONY: setup studio test lint format bench clean-cache browser-deps
+.PHONY: setup studio test lint format bench clean-cache browser-deps llamacpp
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -49,3 +49,11 @@ bench: setup
 
 clean-cache:
 	rm -rf $(HOME)/.cache/open-character
+
+# Optional: llama.cpp for single-stream chat (CHARACTER_INTERACTIVE_ENGINE). Builds from source
+# (~8 min on 2 busy cores). Portable AVX2 flags and no OpenMP: this exact build loads the
+# embedded GGUF and runs next to torch (tests/test_backends_llamacpp.py, 8 passed).
+llamacpp: setup
+	CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_OPENMP=OFF" \
+	CMAKE_BUILD_PARALLEL_LEVEL=2 MAKEFLAGS=-j2 \
+	nice -n 10 $(PIP) install --no-cache-dir "llama-cpp-python==0.3.36"

@@ -107,7 +107,7 @@ def sample(
     """Sample a reply, optionally with a constitution as the system prompt."""
     from character.backends.base import BackendError, SamplingParams
     from character.constitution import ConstitutionError, resolve_constitution
-    from character.models.registry import UnknownModelError, get_backend
+    from character.models.registry import UnknownModelError, get_interactive_backend
 
     conv: list[dict[str, str]] = []
     try:
@@ -123,7 +123,7 @@ def sample(
             compact = prefers_compact_prompt(model, prompt_style, has_examples=bool(const.examples))
             conv.extend(const.teacher_messages(compact=compact))
         conv.append({"role": "user", "content": prompt})
-        backend = get_backend(model)
+        backend = get_interactive_backend(model)
         params = SamplingParams(
             temperature=temperature,
             top_p=top_p,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -53,6 +54,12 @@ class Settings(BaseSettings):
     tinker_api_key: SecretStr | None = Field(default=None, alias="TINKER_API_KEY")
     tinker_base_url: str | None = Field(default=None, alias="TINKER_BASE_URL")
 
+    interactive_engine: Literal["auto", "llamacpp", "hf"] = Field(
+        default="auto",
+        alias="CHARACTER_INTERACTIVE_ENGINE",
+        description="Engine for single-stream chat: llama.cpp when installed and the model "
+        "has a GGUF (auto), always llama.cpp, or always transformers (hf).",
+    )
     request_timeout_s: float = Field(default=60.0, alias="CHARACTER_REQUEST_TIMEOUT")
     max_concurrency: int = Field(default=4, alias="CHARACTER_MAX_CONCURRENCY")
 

@@ -46,6 +46,14 @@ def cached_backend(ref: str) -> Any:
     return get_backend(ref)
 
 
+def cached_interactive_backend(ref: str) -> Any:
+    """The backend for one conversation at a time (chat, side-by-side): llama.cpp when it is
+    installed and the model has a GGUF (CHARACTER_INTERACTIVE_ENGINE), shared like the above."""
+    from character.models.registry import get_interactive_backend
+
+    return get_interactive_backend(ref)
+
+
 def model_rows() -> list[dict[str, str]]:
     """Models a user can pick (embedded first), from the library's registry."""
     from character.models.registry import list_models

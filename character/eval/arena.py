@@ -91,9 +91,10 @@ def _now() -> str:
 
 
 def generate_replies(contestant: str, prompts: Sequence[str], params: SamplingParams) -> list[str]:
-    """Replies of one contestant to many prompts, in one batched call."""
+    """Replies of one contestant to many prompts, in one batched call (one prompt, as in a
+    battle, goes to the interactive engine: llama.cpp when it can serve the model)."""
     from character.constitution import resolve_constitution
-    from character.models.registry import get_backend
+    from character.models.registry import get_backend, get_interactive_backend
 
     model, persona = parse_contestant(contestant)
     system = resolve_constitution(persona).teacher_system_prompt() if persona else None
@@ -102,7 +103,8 @@ def generate_replies(contestant: str, prompts: Sequence[str], params: SamplingPa
         + [{"role": "user", "content": p}]
         for p in prompts
     ]
-    return [o[0].text for o in get_backend(model).generate(convs, params)]
+    backend = get_interactive_backend(model) if len(convs) == 1 else get_backend(model)
+    return [o[0].text for o in backend.generate(convs, params)]
 
 
 def _reply(contestant: str, prompt: str, params: SamplingParams) -> str:

@@ -12,11 +12,12 @@ References:
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from character.backends.base import GenerationBackend
+from character.backends.base import BackendError, GenerationBackend
 from character.models.embedded import (
     EMBEDDED_ALIASES,
     embedded_cache_dir,
@@ -26,6 +27,7 @@ from character.models.loading import adapter_base, is_adapter_dir, is_model_dir
 from character.settings import EMBEDDED_MODEL, get_settings
 
 Kind = Literal["local", "openai", "tinker"]
+log = logging.getLogger(__name__)
 
 
 class UnknownModelError(ValueError):
@@ -177,6 +179,98 @@ def get_backend(ref: str) -> GenerationBackend:
     key = f"{spec.kind}:{spec.path}:{spec.adapter}:{spec.name}"
     if key not in _CACHE:
         _CACHE[key] = build_backend(spec)
+    return _CACHE[key]
+
+
+Engine = Literal["llamacpp", "hf"]
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    """Which engine serves a model interactively, the GGUF it would use, and why."""
+
+    engine: Engine
+    gguf: Path | None
+    reason: str
+
+
+def model_gguf(spec: ModelSpec) -> Path | None:
+    """The GGUF of a local model without an adapter: the embedded model's own, a `*.gguf` in
+    a merged model's folder, or the newest `character export` GGUF whose manifest names that
+    folder as its source (exports put `merged/` and `gguf/` side by side)."""
+    if spec.kind != "local" or spec.adapter is not None:
+        return None
+    if spec.path is None:
+        from character.models.embedded import EmbeddedModelMissing, embedded_gguf_path
+
+        try:
+            return embedded_gguf_path()
+        except EmbeddedModelMissing:
+            return None
+    inside = sorted(spec.path.glob("*.gguf"))
+    if inside:
+        return inside[0]
+    from character.export.manifest import ExportManifest
+
+    found: list[tuple[float, Path]] = []
+    for manifest in spec.path.parent.glob("gguf*/manifest.json"):
+        try:
+            m = ExportManifest.model_validate_json(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        target = manifest.parent / "model.gguf"
+        source = Path(m.source_model)
+        if m.kind == "gguf" and target.is_file() and source.resolve() == spec.path.resolve():
+            found.append((m.created_at, target))
+    return max(found)[1] if found else None
+
+
+def interactive_engine(spec: ModelSpec, setting: str | None = None) -> EngineChoice:
+    """Pick the engine for single-stream chat from CHARACTER_INTERACTIVE_ENGINE.
+
+    `auto`: llama.cpp when llama-cpp-python is installed and the model has a GGUF, else
+    transformers. `llamacpp`: the same, but a missing llama-cpp-python is an error instead of a
+    quiet fallback. `hf`: always transformers. Adapters stay on transformers (llama.cpp would
+    need the adapter converted to a LoRA GGUF; export the merged model to use llama.cpp)."""
+    from character.backends.llamacpp_backend import llamacpp_available
+
+    setting = setting or get_settings().interactive_engine
+    if setting not in ("auto", "llamacpp", "hf"):
+        raise ValueError(
+            f"CHARACTER_INTERACTIVE_ENGINE must be auto, llamacpp or hf, not {setting!r}"
+        )
+    if setting == "hf":
+        return EngineChoice("hf", None, "CHARACTER_INTERACTIVE_ENGINE=hf")
+    if not llamacpp_available():
+        if setting == "llamacpp":
+            raise BackendError(
+                "CHARACTER_INTERACTIVE_ENGINE=llamacpp but llama-cpp-python is not installed; "
+                "run `make llamacpp` or set it to auto or hf"
+            )
+        return EngineChoice("hf", None, "llama-cpp-python is not installed")
+    if spec.adapter is not None:
+        return EngineChoice("hf", None, "adapters are served by transformers")
+    gguf = model_gguf(spec)
+    if gguf is None:
+        return EngineChoice("hf", None, f"{spec.name} has no GGUF (character export gguf)")
+    return EngineChoice("llamacpp", gguf, f"GGUF {gguf}")
+
+
+def get_interactive_backend(ref: str) -> GenerationBackend:
+    """A cached backend for one conversation at a time (chat, arena, side-by-side): llama.cpp
+    where `interactive_engine` allows it, the same backend as `get_backend` otherwise."""
+    spec = resolve(ref)
+    if spec.kind != "local":
+        return get_backend(ref)
+    choice = interactive_engine(spec)
+    if choice.engine == "hf" or choice.gguf is None:
+        log.info("interactive %s on transformers: %s", ref, choice.reason)
+        return get_backend(ref)
+    key = f"llamacpp:{choice.gguf}"
+    if key not in _CACHE:
+        from character.backends.llamacpp_backend import LlamaCppBackend
+
+        _CACHE[key] = LlamaCppBackend(spec.ref, choice.gguf)
     return _CACHE[key]
 
 

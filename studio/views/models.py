@@ -11,7 +11,7 @@ from character.constitution import list_constitutions, load_constitution
 from character.jobs.index import lineage
 from character.persona_prompt import persona_conversation
 from character.settings import EMBEDDED_MODEL
-from studio.common import cached_backend, model_picker, run_safely, sampling_controls
+from studio.common import cached_interactive_backend, model_picker, run_safely, sampling_controls
 from studio.selection import adapter_name_for, current_model, default_option, page_link
 
 st.title("Models")
@@ -96,7 +96,7 @@ with chat_tab:
         history.append({"role": "user", "content": text})
         with st.chat_message("user"):
             st.write(text)
-        backend = run_safely(lambda: cached_backend(chat_model), f"load {chat_model}")
+        backend = run_safely(lambda: cached_interactive_backend(chat_model), f"load {chat_model}")
         if backend is not None:
             with st.spinner("Thinking…"):
                 reply = run_safely(
@@ -126,7 +126,7 @@ with side_tab:
         out = {}
         for side, ref in (("left", left), ("right", right)):
             conv = _conversation(side_persona, [{"role": "user", "content": prompt}], ref)
-            backend = run_safely(lambda ref=ref: cached_backend(ref), f"load {ref}")
+            backend = run_safely(lambda ref=ref: cached_interactive_backend(ref), f"load {ref}")
             if backend is not None:
                 with st.spinner(f"Sampling {ref}…"):
                     out[side] = run_safely(

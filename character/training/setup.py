@@ -81,8 +81,12 @@ def run_output_dir(output_dir: Path | str) -> Iterator[Path]:
     remove it again unless it holds a resumable `checkpoint-N`. A failed `--save-name` run (a
     model reference that does not resolve, bad data) used to leave an empty or half-written
     folder under checkpoints/ that looked like a trained adapter's."""
+    from character.output_paths import MARKER
+
     out = Path(output_dir)
-    created = not out.exists()
+    # A folder holding nothing but our own claim marker was made by this run's output check
+    # a moment ago, so it counts as created here too.
+    created = not out.exists() or {p.name for p in out.iterdir()} == {MARKER}
     out.mkdir(parents=True, exist_ok=True)
     try:
         yield out

@@ -374,11 +374,12 @@ def test_newcomer_designs_previews_trains_and_sees_the_result(studio: str, brows
     # No picker touched: the preview opens on the persona just saved (a fresh page load).
     assert "gardener" in _select_value(d, "Persona"), _select_value(d, "Persona")
     _slider_to_min(d, "How many prompts")
-    _expand(d, "Sampling settings")
-    _slider_to_min(d, "Longest reply (tokens)")
+    # No sampling knobs here: the preview samples and judges exactly as the chosen recipe size.
+    assert "demo" in _select_value(d, "Recipe size"), _select_value(d, "Recipe size")
     _click(d, _button(d, "Generate pairs"))
-    _wait_text(d, r"Chosen — teacher with constitution", timeout=240)
+    _wait_text(d, r"Chosen — teacher with constitution", timeout=300)
     _wait_text(d, r"Rejected — student without it")
+    _wait_text(d, r"A run would (keep|drop) this pair")
     _idle(d, 30)
     _shot(d, "04_data_preview")
 

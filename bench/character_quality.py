@@ -31,9 +31,34 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
+def draft_persona(description: str, folder: Path, seed: int) -> str:
+    """Draft a constitution from one line with the embedded model, save it unedited and print
+    what the quality check found; returns its persona name."""
+    from character.LLM import draft_constitution
+    from character.settings import EMBEDDED_MODEL
+
+    draft = draft_constitution(description, model=EMBEDDED_MODEL, seed=seed)
+    c = draft.constitution
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{c.name}.json").write_text(c.model_dump_json(indent=2), encoding="utf-8")
+    print(f"drafted {c.name!r} from {description!r}: {draft.summary()}")
+    for finding in draft.quality.findings if draft.quality else []:
+        print(f"  quality: {finding.line()}")
+    print(f"  traits: {[t.trait for t in c.traits]}")
+    print(f"  examples: {len(c.examples or [])}")
+    return c.name
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--persona", default="pirate")
+    parser.add_argument(
+        "--draft",
+        default=None,
+        metavar="DESCRIPTION",
+        help="Instead of a shipped persona: draft one from this one-line description with the "
+        "embedded model (as a student would in the studio), unedited, and benchmark that.",
+    )
     parser.add_argument("--run", type=Path, default=None, help="A finished pipeline run folder.")
     parser.add_argument("--eval-prompts", type=int, default=20)
     parser.add_argument("--max-new-tokens", type=int, default=80)
@@ -52,9 +77,13 @@ def main() -> int:
     work = args.work_dir.resolve()
     work.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("CHARACTER_DATA_PATH", str(work))  # outputs stay in the data folder
+    shipped = Path(__file__).resolve().parent.parent / "constitutions"
+    drafted_dir = work / "constitutions"
     os.environ.setdefault(
-        "CHARACTER_CONSTITUTION_PATH", str(Path(__file__).resolve().parent.parent / "constitutions")
+        "CHARACTER_CONSTITUTION_PATH", str(drafted_dir if args.draft else shipped)
     )
+    if args.draft:
+        args.persona = draft_persona(args.draft, drafted_dir, args.seed)
     from character.backends.base import SamplingParams
     from character.eval.persona_classifier import ClassifierConfig, train_classifier
     from character.eval.robustness import Condition, RobustnessConfig, run_robustness

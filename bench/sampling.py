@@ -105,6 +105,29 @@ def bench_llamacpp(max_new: int, runs: int, threads: int) -> float | None:
     return statistics.median(rates)
 
 
+def bench_interactive(max_new: int, runs: int) -> tuple[str, float]:
+    """Median tokens/s of the studio's single-stream path (chat, arena, side-by-side, serve):
+    whatever `get_interactive_backend` picks for the embedded model, one conversation at a
+    time, with the same prompts and sampling settings as the llama.cpp row."""
+    from character.backends.base import SamplingParams
+    from character.models.registry import get_interactive_backend
+
+    backend = get_interactive_backend("smollm2-135m")
+    engine = type(backend).__name__
+    convs = prompts(4)
+    params = SamplingParams(max_new_tokens=max_new, temperature=0.7, top_p=0.95, seed=0)
+    backend.generate([convs[0]], params.model_copy(update={"max_new_tokens": 8}))  # warm-up
+    rates = []
+    for r in range(runs):
+        tokens = 0
+        start = time.perf_counter()
+        for conv in convs:
+            out = backend.generate([conv], params.model_copy(update={"seed": r}))
+            tokens += sum(c.tokens for row in out for c in row)
+        rates.append(tokens / (time.perf_counter() - start))
+    return engine, statistics.median(rates)
+
+
 def contention(max_new: int, runs: int) -> None:
     """Two batch-8 samplers started together in separate processes (a studio sampling while a
     job trains), once with OpenMP threads that spin while waiting and once with passive waits."""
@@ -197,6 +220,9 @@ def main() -> None:
             print(f"ratio local/llama.cpp at batch {batch}: {rate / cpp:.2f}")
         best = max(local, key=local.__getitem__)
         print(f"best: batch {best}, ratio {local[best] / cpp:.2f}")
+        engine, rate = bench_interactive(args.max_new_tokens, args.runs)
+        print(f"interactive path ({engine}) batch=1 {rate:7.1f} tok/s")
+        print(f"ratio interactive/llama.cpp at batch 1: {rate / cpp:.2f}")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"load_avg_1m at end={load:.1f}")
 

@@ -139,6 +139,7 @@ def run_pipeline(
         "merged": folder / "merged-dpo",
         "introspection": folder / "introspection" / "introspection.jsonl",
         "sft": folder / "sft",
+        "sft_data": folder / "introspection" / "sft_mix.jsonl",
         "eval": folder / "eval" / "quick_eval.json",
     }
 
@@ -321,8 +322,13 @@ def run_pipeline(
 
         if not paths["introspection"].exists():
             raise PipelineError("SFT needs the introspection stage's data")
+        data, mixed = paths["introspection"], 0
+        if preset.sft_with_chosen and paths["dpo_train"].exists():
+            data, mixed = sft_mix_with_chosen(
+                paths["introspection"], paths["dpo_train"], paths["sft_data"]
+            )
         cfg = SftTrainingConfig(
-            dataset_path=paths["introspection"],
+            dataset_path=data,
             persona=constitution.name,
             model=str(dpo_adapter) if dpo_adapter else student,
             merged_dir=paths["merged"],
@@ -336,7 +342,12 @@ def run_pipeline(
             seed=config.seed,
         )
         out = run_sft_training(cfg, progress, stop_requested)
-        return {"adapter": str(out), "metrics": str(paths["sft"] / "metrics.jsonl")}
+        return {
+            "adapter": str(out),
+            "metrics": str(paths["sft"] / "metrics.jsonl"),
+            "data": str(data),
+            "chosen_rows_added": mixed,
+        }
 
     sft_info = stage("sft", do_sft)
 
@@ -430,6 +441,30 @@ def split_heldout(pairs: Path, train: Path, heldout: Path, n_heldout: int) -> tu
     for path, part in ((train, train_rows), (heldout, held_rows)):
         atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part))
     return len(train_rows), len(held_rows)
+
+
+def sft_mix_with_chosen(introspection: Path, dpo_train: Path, out: Path) -> tuple[Path, int]:
+    """The SFT dataset: the introspection rows, then every training pair's chosen reply as a
+    TRL `messages` row (the pair's prompt turns, then the chosen answer), with no system
+    prompt. Held-out pairs are never in `dpo_train`, so the evaluation stays unseen. Returns
+    the file and how many chosen rows it added."""
+    from character.io import atomic_write_text, read_jsonl
+
+    rows = read_jsonl(introspection)
+    added = 0
+    for pair in read_jsonl(dpo_train):
+        prompt, chosen = pair.get("prompt"), pair.get("chosen")
+        turns = prompt if isinstance(prompt, list) else [{"role": "user", "content": str(prompt)}]
+        answer = chosen[-1].get("content") if isinstance(chosen, list) and chosen else chosen
+        if not isinstance(answer, str) or not answer.strip():
+            continue
+        turns = [t for t in turns if t.get("role") != "system"]
+        rows.append(
+            {"messages": [*turns, {"role": "assistant", "content": answer}], "source": "chosen"}
+        )
+        added += 1
+    atomic_write_text(out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    return out, added
 
 
 def merge_dpo(adapter: Path, out: Path) -> tuple[Path, dict[str, Any]]:

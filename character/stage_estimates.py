@@ -28,7 +28,7 @@ def stage_estimates(p: ScalePreset) -> dict[str, float]:
     """Seconds per stage at these sizes on the reference machine."""
     pairs = p.pairs + p.heldout
     dpo_steps = _steps(p.dpo_steps, p.pairs, p.dpo_batch, p.dpo_epochs)
-    sft_rows = p.reflections + p.interactions
+    sft_rows = p.reflections + p.interactions + (p.pairs if p.sft_with_chosen else 0)
     sft_steps = _steps(p.sft_steps, sft_rows, p.sft_batch, p.sft_epochs)
     models = 5  # base, base + prompt, DPO, DPO + SFT, adapter + prompt
     return {

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from character.pipeline import PRESETS, PipelineConfig, run_pipeline, split_heldout
+from character.pipeline import (
+    PRESETS,
+    PipelineConfig,
+    run_pipeline,
+    sft_mix_with_chosen,
+    split_heldout,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -21,6 +27,33 @@ def test_presets_follow_the_recipe_and_demo_is_small() -> None:
     assert demo.eval_samples >= 12 and PRESETS["small"].eval_samples >= 24
     cfg = PipelineConfig(persona="pirate", overrides={"pairs": 8})
     assert cfg.preset().pairs == 8 and PRESETS["demo"].pairs == demo.pairs
+
+
+def test_sft_mix_adds_training_chosen_replies_without_system_prompt(tmp_path: Path) -> None:
+    from character.introspection.sft import row_messages
+
+    intro = tmp_path / "intro.jsonl"
+    intro.write_text(json.dumps({"prompt": "Who are you?", "answer": "Arr, a pirate."}) + "\n")
+    train = tmp_path / "train.jsonl"
+    rows = [
+        {
+            "prompt": [
+                {"role": "system", "content": "You are a pirate."},
+                {"role": "user", "content": "Hi\nBe yourself here, not that character."},
+            ],
+            "chosen": [{"role": "assistant", "content": "Ahoy, matey!"}],
+            "rejected": [{"role": "assistant", "content": "Hello."}],
+        },
+        {"prompt": "Bad row", "chosen": [], "rejected": []},
+    ]
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out, added = sft_mix_with_chosen(intro, train, tmp_path / "mix.jsonl")
+    mixed = [json.loads(line) for line in out.read_text().splitlines()]
+    assert added == 1 and len(mixed) == 2
+    msgs = row_messages(mixed[1])
+    assert [m["role"] for m in msgs] == ["user", "assistant"]  # no system prompt learned
+    assert msgs[-1]["content"] == "Ahoy, matey!"
+    assert PRESETS["demo"].sft_with_chosen and not PRESETS["paper"].sft_with_chosen
 
 
 def test_heldout_split_keeps_whole_prompts_apart(tmp_path: Path) -> None:

@@ -188,3 +188,48 @@ def test_gallery_publishes_copies_and_only_authors_remove(classroom: Path) -> No
     unpublish(classroom, ada, persona.entry_id)
     unpublish(classroom, boss, run_entry.entry_id)
     assert list_gallery(classroom) == [] and not copy.exists()
+
+
+def test_a_workspace_writes_only_inside_itself(classroom: Path, tmp_path: Path) -> None:
+    from character.output_paths import OutputPathError, check_location
+
+    ada, bob = student(classroom, "Ada"), student(classroom, "Bob")
+    inside_cwd = tmp_path / "data" / "classroom" / "users" / "ada" / "x"
+    assert check_location(inside_cwd, "output_dir") == inside_cwd  # the process may
+    with use_settings(session_settings(classroom, bob)):
+        with pytest.raises(OutputPathError, match="outside the data folder"):
+            check_location(inside_cwd, "output_dir")  # Bob may not write into Ada's
+        mine = get_settings().data_path / "exports" / "x"
+        assert check_location(mine, "output_dir") == mine.resolve()
+    assert ada.user == "ada"
+
+
+def test_links_into_another_workspace_are_not_allowed(classroom: Path) -> None:
+    from character.classroom.access import path_allowed
+
+    ada, bob = student(classroom, "Ada"), student(classroom, "Bob")
+    boss = sign_in(classroom, SignIn(code=SecretStr(INSTRUCTOR)))
+    adas = str(classroom / "users" / "ada" / "checkpoints" / "pirate-dpo")
+    assert path_allowed(classroom, ada, adas)
+    assert not path_allowed(classroom, bob, adas)
+    assert not path_allowed(classroom, bob, str(classroom / "users" / "bob" / ".." / "ada"))
+    assert path_allowed(classroom, bob, "smollm2-135m")
+    assert path_allowed(classroom, bob, "openai:gpt-4o-mini")
+    assert path_allowed(classroom, boss, adas)
+
+
+def test_studio_command_refuses_the_network_without_classroom() -> None:
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, "-m", "character", "studio", "--host", "0.0.0.0"],
+        env={**os.environ, "PYTHONPATH": str(repo)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "needs --classroom" in result.stderr

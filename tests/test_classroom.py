@@ -233,3 +233,21 @@ def test_studio_command_refuses_the_network_without_classroom() -> None:
     )
     assert result.returncode == 1
     assert "needs --classroom" in result.stderr
+
+
+def test_wrong_pins_lock_a_name_and_the_instructor_resets_it(classroom: Path) -> None:
+    from character.classroom import reset_pin
+
+    ada = student(classroom, "Ada")
+    for _ in range(5):
+        with pytest.raises(SignInError, match="another PIN"):
+            student(classroom, "Ada", pin="0000")
+    with pytest.raises(SignInError, match="Too many wrong PINs"):
+        student(classroom, "Ada")  # even the right PIN waits now
+    with pytest.raises(SignInError, match="Only the instructor"):
+        reset_pin(classroom, ada, "ada")
+    boss = sign_in(classroom, SignIn(code=SecretStr(INSTRUCTOR)))
+    reset_pin(classroom, boss, "ada")
+    assert student(classroom, "Ada", pin="new-pin").user == "ada"  # sets the new PIN
+    with pytest.raises(SignInError, match="another PIN"):
+        student(classroom, "Ada", pin="1234")

@@ -30,7 +30,7 @@ from character.classroom.models import (
 )
 from character.classroom.names import safe_name
 from character.classroom.overview import StudentRuns, class_overview, read_student_run
-from character.classroom.signin import sign_in, start_classroom
+from character.classroom.signin import reset_pin, sign_in, start_classroom
 from character.classroom.store import class_dir_for, load_classroom, load_roster
 from character.classroom.workspace import (
     Workspace,
@@ -64,6 +64,7 @@ __all__ = [
     "publish_persona",
     "publish_run",
     "read_student_run",
+    "reset_pin",
     "run_owner",
     "safe_name",
     "session_settings",

@@ -34,9 +34,13 @@ class StudentRecord(BaseModel):
 
     name: str = Field(description="Folder name under users/ (see `safe_name`).")
     display_name: str
-    pin_hash: str
+    pin_hash: str | None = Field(
+        default=None, description="None after the instructor reset it: the next PIN is set."
+    )
     joined_at: float = Field(default_factory=time.time)
     last_seen_at: float = Field(default_factory=time.time)
+    failed_pins: int = Field(default=0, ge=0, description="Wrong PINs since the last sign-in.")
+    locked_until: float | None = Field(default=None, description="No sign-in before this.")
 
 
 class Roster(BaseModel):

@@ -39,6 +39,9 @@ from character.classroom.store import (
 from character.classroom.workspace import open_workspace
 
 MIN_PIN = 4
+FREE_TRIES = 5
+"""Wrong PINs a name may take before sign-in waits: 30 s, then twice as long each time."""
+MAX_LOCK_S = 15 * 60
 
 
 def start_classroom(config: ClassroomStartConfig) -> ClassroomStart:
@@ -99,16 +102,45 @@ def sign_in(class_dir: Path, request: SignIn) -> ClassSession:
     with class_lock(class_dir):
         roster = load_roster(class_dir)
         record = roster.students.get(user)
+        now = time.time()
         if record is None:
             record = StudentRecord(name=user, display_name=shown, pin_hash=hash_secret(pin))
+        elif record.locked_until and now < record.locked_until:
+            raise SignInError(
+                f"Too many wrong PINs for {record.display_name!r}: try again in "
+                f"{int(record.locked_until - now) + 1} s, or ask your instructor to reset it."
+            )
+        elif record.pin_hash is None:  # the instructor reset it: this PIN is the new one
+            record.pin_hash = hash_secret(pin)
         elif not verify_secret(pin, record.pin_hash):
+            record.failed_pins += 1
+            if record.failed_pins >= FREE_TRIES:
+                wait = min(30 * 2 ** (record.failed_pins - FREE_TRIES), MAX_LOCK_S)
+                record.locked_until = now + wait
+            roster.students[user] = record
+            save_roster(class_dir, roster)
             raise SignInError(
                 f"Someone in this class already signed in as {record.display_name!r} with "
                 "another PIN. If that is you, type your PIN again; otherwise add a letter to "
                 "your name."
             )
-        record.last_seen_at = time.time()
+        record.failed_pins, record.locked_until = 0, None
+        record.last_seen_at = now
         roster.students[user] = record
         save_roster(class_dir, roster)
     open_workspace(class_dir, user)
     return ClassSession(role="student", user=user, display_name=record.display_name)
+
+
+def reset_pin(class_dir: Path, session: ClassSession, user: str) -> None:
+    """The instructor clears a student's PIN (forgotten, or locked out): the student's next
+    sign-in sets a new one. Their workspace is kept."""
+    if not session.is_instructor:
+        raise SignInError("Only the instructor can reset a PIN.")
+    with class_lock(class_dir):
+        roster = load_roster(class_dir)
+        record = roster.students.get(user)
+        if record is None:
+            raise SignInError(f"No student {user!r} in this class.")
+        record.pin_hash, record.failed_pins, record.locked_until = None, 0, None
+        save_roster(class_dir, roster)

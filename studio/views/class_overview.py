@@ -6,12 +6,12 @@ import time
 
 import streamlit as st
 
-from character.classroom import class_overview, load_classroom
+from character.classroom import class_overview, load_classroom, reset_pin
 from studio.classroom_ui import class_dir, require_instructor
 from studio.common import run_safely
 from studio.runs_view import fmt_duration
 
-require_instructor()
+session = require_instructor()
 cfg = load_classroom(class_dir())
 st.title("Class overview")
 st.caption(
@@ -52,6 +52,12 @@ def overview() -> None:
     )
     for s in students:
         with st.expander(f"{s.display_name}: {len(s.runs)} run(s)"):
+            if st.button(
+                "Reset PIN",
+                key=f"class_reset_{s.user}",
+                help="Forgotten or locked out: their next sign-in sets a new PIN.",
+            ) and run_safely(lambda u=s.user: reset_pin(class_dir(), session, u) or True, "reset"):
+                st.success(f"{s.display_name} sets a new PIN at the next sign-in.")
             if not s.runs:
                 st.caption("No runs yet.")
                 continue

@@ -77,7 +77,9 @@ def show(view: StudentRunView, *, chart_height: int) -> None:
 
 first = pick("a", st.query_params.get("user"), st.query_params.get("run"))
 side_by_side = st.toggle("Side by side with another run", key="proj_side")
-second = pick("b", None, None) if side_by_side else None
+# the other side opens on another student, the usual comparison
+other = next((u for u in users if u != first[0]), first[0])
+second = pick("b", other, None) if side_by_side else None
 st.query_params.update({"user": first[0], "run": first[1]})
 st.divider()
 

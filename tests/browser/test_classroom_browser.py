@@ -131,6 +131,15 @@ def _nav(driver, title: str) -> None:  # noqa: ANN001
     raise AssertionError(f"no sidebar link {title!r}: {_body(driver)[:500]}")
 
 
+def _visible_text(driver, text: str):  # noqa: ANN001, ANN202
+    from selenium.webdriver.common.by import By
+
+    for el in driver.find_elements(By.XPATH, f"//*[normalize-space(text())='{text}']"):
+        if el.is_displayed():
+            return el
+    raise AssertionError(f"no visible {text!r}")
+
+
 def _seed_finished_run(data_path: Path, title: str) -> str:
     """A finished `demo.count` run in the data folder `data_path`, written by the library."""
     from character.jobs import run_foreground
@@ -176,6 +185,10 @@ def test_two_students_have_separate_workspaces_and_cannot_open_each_others_runs(
     _idle(driver)
     assert run_a in _body(driver) and run_base not in _body(driver)
     _shot(driver, "classroom_02_alice_runs")
+    # she shares it with the class (a copy in the gallery)
+    _nav(driver, "Class gallery")
+    _click(driver, _button(driver, "Publish run"))
+    _wait_text(driver, "Published run 'Alice counts bees'")
     _nav(driver, "Home")
     _wait_text(driver, "classroom/users/alice")
     _sign_out(driver)
@@ -211,6 +224,12 @@ def test_two_students_have_separate_workspaces_and_cannot_open_each_others_runs(
     assert "Alice counts bees" not in _body(driver)
     _shot(driver, "classroom_05_bob_refused_by_link")
 
+    # What Alice published is in the gallery for Bob
+    _nav(driver, "Class gallery")
+    _wait_text(driver, "Alice counts bees · run by Alice")
+    _shot(driver, "classroom_06_bob_sees_the_gallery")
+    run_b = _seed_finished_run(class_dir / "users" / "bob", "Bob counts ants")
+
     # Bob cannot take Alice's name either: her PIN guards her workspace.
     driver.delete_all_cookies()
     driver.get(url)
@@ -227,9 +246,14 @@ def test_two_students_have_separate_workspaces_and_cannot_open_each_others_runs(
     _sign_in(driver, INSTRUCTOR)
     _nav(driver, "Class overview")
     _wait_text(driver, "Alice: 1 run")
-    _wait_text(driver, "Bob: 0 run")
-    _shot(driver, "classroom_06_instructor_overview")
+    _wait_text(driver, "Bob: 1 run")
+    _shot(driver, "classroom_07_instructor_overview")
     _nav(driver, "Projector")
     _wait_text(driver, "Alice: Alice counts bees")
     _wait_text(driver, "succeeded")
-    _shot(driver, "classroom_07_projector")
+    _shot(driver, "classroom_08_projector")
+    _click(driver, _visible_text(driver, "Side by side with another run"))
+    _wait_text(driver, "Bob: Bob counts ants")
+    assert "Alice: Alice counts bees" in _body(driver)
+    _shot(driver, "classroom_09_projector_side_by_side")
+    assert run_b

@@ -5,6 +5,9 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.setup-stamp
 PORT   ?= 8501
+# `make studio CLASSROOM=1`: serve a class on the local network (sign-in, one workspace each)
+CLASSROOM   ?=
+STUDIO_HOST ?= $(if $(CLASSROOM),0.0.0.0,127.0.0.1)
 
 .PHONY: setup studio test lint format bench clean-cache browser-deps llamacpp
 
@@ -25,8 +28,12 @@ $(STAMP): $(PY) pyproject.toml
 setup: $(STAMP)
 
 studio: setup
+ifeq ($(CLASSROOM),1)
+	$(PY) -m character studio --classroom --host $(STUDIO_HOST) --port $(PORT)
+else
 	$(PY) -m streamlit run studio_app.py --server.address 127.0.0.1 --server.port $(PORT) \
 		--server.headless true --browser.gatherUsageStats false
+endif
 
 browser-deps:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \

@@ -34,9 +34,44 @@ PAGES = [
     if (HERE / "studio" / "views" / file).exists()
 ]
 
+CLASS_VIEWS = [
+    ("class_overview.py", "Class overview", "groups", "instructor"),
+    ("projector.py", "Projector", "co_present", "instructor"),
+    ("gallery.py", "Class gallery", "photo_library", "everyone"),
+]
+
 # A link from another page carries its targets (`?persona=...&model=...`): adopt them before
 # the page's pickers read their defaults.
+from studio.classroom_ui import classroom_mode  # noqa: E402
 from studio.selection import adopt_link_targets  # noqa: E402
 
-adopt_link_targets()
-st.navigation(PAGES).run()
+if not classroom_mode():
+    adopt_link_targets()
+    st.navigation(PAGES).run()
+else:
+    # Classroom mode (`character studio --classroom`): nothing but the sign-in form until a
+    # person signs in; then this run works in their workspace and sees their pages.
+    from studio.classroom_ui import (
+        drop_foreign_link_targets,
+        enter_classroom,
+        sidebar_badge,
+        sign_in_form,
+    )
+
+    session = enter_classroom()
+    wanted = {"instructor", "everyone"} if session and session.is_instructor else {"everyone"}
+    class_pages = [
+        st.Page(f"studio/views/{file}", title=title, icon=f":material/{icon}:")
+        for file, title, icon, who in CLASS_VIEWS
+        if session is None or who in wanted
+    ]
+    # Before sign-in the page named in the URL is kept (hidden) so a link opens after it.
+    # Class pages go first: the sidebar folds away links after the tenth.
+    page = st.navigation(class_pages + PAGES, position="sidebar" if session else "hidden")
+    if session is None:
+        sign_in_form()
+        st.stop()
+    sidebar_badge(session)
+    drop_foreign_link_targets(session)
+    adopt_link_targets()
+    page.run()

@@ -51,6 +51,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
 COMMANDS: list[tuple[str, str, str]] = [
     ("character.export.cli", "serve", "serve"),
     ("character.pipeline_cli", "pipeline", "pipeline"),
+    ("character.classroom.cli", "studio", "studio"),
 ]
 
 

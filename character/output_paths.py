@@ -93,12 +93,14 @@ SafeName = Annotated[str, AfterValidator(_name_validator)]
 
 def allowed_roots() -> list[Path]:
     """The folders outputs may go into without `allow_outside_data_dir`."""
-    from character.settings import get_settings
+    from character.settings import get_settings, settings_overridden
 
     settings = get_settings()
     roots = [Path(settings.data_path), Path(settings.checkpoints)]
     cwd = Path.cwd().resolve()
-    if cwd != Path(cwd.anchor):  # a process started in / must not open the whole disk
+    # In a workspace (a classroom student's), the process's working folder holds everyone's
+    # workspaces: only the student's own folders count then.
+    if cwd != Path(cwd.anchor) and not settings_overridden():  # never open the whole disk
         roots.append(cwd)
     return [r.expanduser().resolve() for r in roots]
 

@@ -6,7 +6,10 @@ ever passed to SDK clients in memory; `Settings.public_view()` is what may be sh
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -100,6 +103,68 @@ class Settings(BaseSettings):
 
 
 @lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process-wide settings; call `get_settings.cache_clear()` after changing the env."""
+def process_settings() -> Settings:
+    """The settings of this process, from its environment and `.env` (cached)."""
     return Settings()
+
+
+# A classroom studio serves many users from one process (Streamlit runs each browser session's
+# script in its own thread): each user's data and persona folders are chosen per context, not
+# per process. Without an override everything reads the process settings, as before.
+_OVERRIDE: ContextVar[Settings | None] = ContextVar("character_settings_override", default=None)
+_PROVIDER: Callable[[], Settings | None] | None = None
+
+
+def get_settings() -> Settings:
+    """The settings in force here: a context's override (a classroom user's workspace), else
+    the process-wide settings; call `get_settings.cache_clear()` after changing the env."""
+    override = _OVERRIDE.get()
+    if override is None and _PROVIDER is not None:
+        override = _PROVIDER()
+    return override if override is not None else process_settings()
+
+
+get_settings.cache_clear = process_settings.cache_clear  # type: ignore[attr-defined]
+
+
+def set_settings_override(settings: Settings | None) -> None:
+    """Use `settings` for the rest of the current context (a studio script run sets its
+    signed-in user's workspace at the top of every run)."""
+    _OVERRIDE.set(settings)
+
+
+@contextlib.contextmanager
+def use_settings(settings: Settings) -> Iterator[Settings]:
+    """Run a block with `settings` in force (e.g. read another workspace as the instructor)."""
+    token = _OVERRIDE.set(settings)
+    try:
+        yield settings
+    finally:
+        _OVERRIDE.reset(token)
+
+
+def set_settings_provider(provider: Callable[[], Settings | None] | None) -> None:
+    """Ask `provider` for the settings wherever no override is set in the context. A framework
+    that starts fresh threads for partial reruns (Streamlit fragments) registers one that
+    finds the user of the current thread; it returns None to mean the process settings."""
+    global _PROVIDER
+    _PROVIDER = provider
+
+
+def settings_overridden() -> bool:
+    """Is a workspace override (context or provider) in force here?"""
+    return get_settings() is not process_settings()
+
+
+WORKSPACE_ENV = ("CHARACTER_DATA_PATH", "CHARACTER_CONSTITUTION_PATH", "CHARACTER_CHECKPOINT_DIR")
+"""The variables that carry a workspace's folders to a worker process (never a secret)."""
+
+
+def workspace_env(settings: Settings) -> dict[str, str]:
+    """Environment for a worker process so it sees the same folders as `settings`."""
+    env = {
+        "CHARACTER_DATA_PATH": str(Path(settings.data_path).resolve()),
+        "CHARACTER_CONSTITUTION_PATH": str(Path(settings.constitution_path).resolve()),
+    }
+    env["CHARACTER_CHECKPOINT_DIR"] = str(Path(settings.checkpoints).resolve())
+    return env

@@ -54,6 +54,7 @@ from character.jobs.store import (
 )
 from character.progress import Reporter
 from character.redaction import redact_secrets
+from character.settings import get_settings, settings_overridden, workspace_env
 
 
 def _as_spec(spec: JobSpec | dict[str, Any] | str | Path) -> JobSpec:
@@ -123,6 +124,12 @@ def _fill_run_folder(
         "created_at": now,
         "queued_at": now,
     }
+    if settings_overridden():
+        # made in a workspace (a classroom user's): the worker gets its folders, and runs in
+        # it, so relative outputs land in the workspace and not next to other users' ones
+        workspace = get_settings()
+        fields["settings_env"] = workspace_env(workspace)
+        fields["cwd"] = str(Path(workspace.data_path).resolve())
     fields.update(initial)
     st = RunStatus(**fields)
     write_status(staging, st)

@@ -93,6 +93,11 @@ class RunStatus(BaseModel):
     error: str | None = None
     queue_position: int | None = None
     recovered: bool = False
+    settings_env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Folders the worker runs with when the run was made in a workspace "
+        "(a classroom user's): CHARACTER_DATA_PATH and friends, never a secret.",
+    )
 
     @property
     def resumable(self) -> bool:

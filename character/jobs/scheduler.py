@@ -37,7 +37,7 @@ from character.jobs.store import (
     reserve_end_reason,
     runs_root,
 )
-from character.settings import REPO_ROOT
+from character.settings import REPO_ROOT, WORKSPACE_ENV
 
 LAUNCH_GRACE_S = 30.0
 
@@ -53,6 +53,19 @@ class JobSettings(BaseSettings):
     heartbeat_s: float = Field(default=2.0, gt=0, alias="CHARACTER_JOB_HEARTBEAT_S")
     stale_s: float = Field(default=120.0, gt=0, alias="CHARACTER_JOB_STALE_S")
     cancel_grace_s: float = Field(default=5.0, ge=0, alias="CHARACTER_JOB_CANCEL_GRACE_S")
+    max_jobs_per_user: int | None = Field(
+        default=None,
+        ge=1,
+        alias="CHARACTER_MAX_JOBS_PER_USER",
+        description="Active runs one user (workspace) may have at once; more wait queued in "
+        "order while other users' runs start. None: no per-user limit.",
+    )
+    queue_group: Path | None = Field(
+        default=None,
+        alias="CHARACTER_JOB_QUEUE_GROUP",
+        description="A folder of user workspaces (`<group>/<user>/runs/`) that share one "
+        "queue: the class limits and the per-user limit count across all of them.",
+    )
 
     def limits(self) -> dict[str, int]:
         return {
@@ -229,28 +242,63 @@ def reconcile(*, start_queued: bool = True) -> list[str]:
     ]
 
 
+def queue_lock(cfg: JobSettings) -> Path:
+    """One lock per queue: the queue group's when users share one, else the data folder's."""
+    if cfg.queue_group is not None:
+        group = Path(cfg.queue_group).expanduser().resolve()
+        group.mkdir(parents=True, exist_ok=True)
+        return group / ".scheduler.lock"
+    return runs_root() / ".scheduler.lock"
+
+
+def queue_members(cfg: JobSettings) -> list[tuple[str, Path]]:
+    """Every (user, run folder) in this queue: the current data folder's runs (user ""), and,
+    with a queue group, each workspace's runs in it (user = the workspace's folder name)."""
+    if cfg.queue_group is None:
+        return [("", d) for d in list_run_dirs()]
+    group = Path(cfg.queue_group).expanduser().resolve()
+    members: dict[Path, str] = {}
+    for user_dir in sorted(p for p in group.iterdir() if p.is_dir()):
+        if (user_dir / "runs").is_dir():
+            for d in list_run_dirs(user_dir):
+                members[d] = user_dir.name
+    for d in list_run_dirs():  # the current folder, when it is not one of the group's
+        members.setdefault(d, "")
+    return [(user, d) for d, user in members.items()]
+
+
 def schedule() -> list[str]:
-    """Start queued runs while slots are free (FIFO per class); returns the ids started."""
+    """Start queued runs while slots are free (FIFO per class, at most
+    `max_jobs_per_user` active per user); returns the ids started."""
     cfg = job_settings()
     limits = cfg.limits()
-    root = runs_root()
+    per_user = cfg.max_jobs_per_user
     started: list[str] = []
     reap_children()
-    with file_lock(root / ".scheduler.lock"):
-        dirs = list_run_dirs()
+    with file_lock(queue_lock(cfg)):
+        members = queue_members(cfg)
+        dirs = [d for _, d in members]
+        owner_of = {d: user for user, d in members}
         statuses = reconcile_dirs(dirs, cfg.stale_s)
-        by_id = {d.name: d for d in dirs}
-        running = Counter(s.resource for s in statuses if s.state in ACTIVE_STATES)
+        entries = list(zip(dirs, statuses, strict=True))
+        active = [(d, s) for d, s in entries if s.state in ACTIVE_STATES]
+        running = Counter(s.resource for _, s in active)
+        by_user = Counter(owner_of[d] for d, _ in active)
         queued = sorted(
-            (s for s in statuses if s.state == RunState.QUEUED),
-            key=lambda s: (s.queued_at or s.created_at, s.run_id),
+            ((d, s) for d, s in entries if s.state == RunState.QUEUED),
+            key=lambda e: (e[1].queued_at or e[1].created_at, e[1].run_id),
         )
         position = 0
-        for st in queued:
-            run_dir = by_id[st.run_id]
+        for run_dir, st in queued:
+            user = owner_of[run_dir]
             try:
-                if running[st.resource] < limits.get(st.resource, 1) and launch(run_dir):
+                if (
+                    running[st.resource] < limits.get(st.resource, 1)
+                    and (per_user is None or by_user[user] < per_user)
+                    and launch(run_dir)
+                ):
                     running[st.resource] += 1
+                    by_user[user] += 1
                     started.append(st.run_id)
                     continue
             except OSError as exc:  # a full disk: the run stays queued; say why in the log
@@ -282,7 +330,9 @@ def launch(run_dir: Path) -> bool:
         st.heartbeat_at = None
         st.message = "starting"
         cwd = st.cwd
+        workspace = {k: v for k, v in st.settings_env.items() if k in WORKSPACE_ENV}
     env = os.environ.copy()
+    env.update(workspace)  # a workspace's run sees that workspace's folders
     env["PYTHONUNBUFFERED"] = "1"
     env["CHARACTER_DATA_PATH"] = str(run_dir.parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from character.jobs import get_run, list_runs, reconcile
+from studio.classroom_ui import classroom_mode, run_request
 from studio.runs_view import LIVE_STATES, fmt_duration, live_detail, render_detail
 
 st.title("Runs")
@@ -42,8 +43,10 @@ def run_list() -> None:
 run_list()
 
 ids = [r.run_id for r in list_runs(limit=100)]
+wanted = st.query_params.get("run") or st.session_state.get("runs_selected")
+if classroom_mode():  # only your own runs: a classmate's id or link is refused plainly
+    wanted = run_request(ids, wanted)
 if ids:
-    wanted = st.query_params.get("run") or st.session_state.get("runs_selected")
     index = ids.index(wanted) if wanted in ids else 0
     run_id = st.selectbox("Run", ids, index=index, key="runs_pick")
     st.query_params["run"] = run_id  # a reload comes back to the same run

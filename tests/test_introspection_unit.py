@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -528,3 +530,19 @@ def test_self_reflections_the_voice_judge_finds_plain_are_dropped() -> None:
     )
     assert len(rows) == 1 and rows[0].answer.startswith("Arr")
     assert report.kept == 1 and report.dropped["off_voice"] == 1 and report.total == 2
+
+
+@pytest.mark.unit
+def test_configs_live_apart_from_the_actions_and_are_re_exported() -> None:
+    """The stage's configs are in `introspection.configs` (no generation or training code, no
+    torch); `introspection.pipeline` re-exports the same classes for old imports."""
+    code = (
+        "import sys\n"
+        "import character.introspection.configs as c\n"
+        "assert 'torch' not in sys.modules and 'character.introspection.generate' not in "
+        "sys.modules\n"
+        "import character.introspection.pipeline as p\n"
+        "assert p.SftTrainingConfig is c.SftTrainingConfig\n"
+        "assert p.IntrospectionGenerationConfig is c.IntrospectionGenerationConfig\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

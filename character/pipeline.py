@@ -433,7 +433,7 @@ def split_heldout(pairs: Path, train: Path, heldout: Path, n_heldout: int) -> tu
 
 
 def merge_dpo(adapter: Path, out: Path) -> tuple[Path, dict[str, Any]]:
-    from character.introspection.merge import merge_adapter_exact
+    from character.models.merge import merge_adapter_exact
     from character.models.registry import local_paths, resolve
 
     base, adapter_dir = local_paths(resolve(str(adapter)))

@@ -396,7 +396,7 @@ def test_exact_merge_matches_adapter_logits(tiny_model_dir: Path, tmp_path: Path
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from character.introspection.merge import LINEAGE_FILE, merge_adapter_exact
+    from character.models.merge import LINEAGE_FILE, merge_adapter_exact
 
     adapter = _random_adapter(tiny_model_dir, tmp_path / "dpo")
     result = merge_adapter_exact(tiny_model_dir, adapter, tmp_path / "merged")
@@ -419,8 +419,8 @@ def test_adapter_of_another_base_is_a_clear_error(tiny_model_dir: Path, tmp_path
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from character.introspection.merge import merge_adapter_exact
     from character.models.loading import AdapterMismatchError
+    from character.models.merge import merge_adapter_exact
 
     other = tmp_path / "other-base"
     tok = AutoTokenizer.from_pretrained(str(tiny_model_dir))
@@ -439,9 +439,9 @@ def test_adapter_of_another_base_is_a_clear_error(tiny_model_dir: Path, tmp_path
 
 
 def test_sft_on_tiny_model_stacks_on_dpo(tiny_model_dir: Path, tmp_path: Path) -> None:
-    from character.introspection.merge import LINEAGE_FILE
     from character.introspection.pipeline import SftTrainingConfig, run_sft_training
     from character.models.loading import adapter_base
+    from character.models.merge import LINEAGE_FILE
 
     adapter = _random_adapter(tiny_model_dir, tmp_path / "dpo")
     data = tmp_path / "sft.jsonl"

@@ -69,8 +69,8 @@ def load_introspection_backend(model_ref: str, batch_size: int = 16) -> Generati
     from peft import PeftModel
 
     from character.backends.local import LocalBackend
-    from character.introspection.merge import check_adapter_fits
     from character.models.loading import load_causal_lm
+    from character.models.merge import check_adapter_fits
 
     base_dir, adapter = local_paths(spec)
     model, tokenizer = load_causal_lm(base_dir)
@@ -268,7 +268,7 @@ def prepare_sft_base(config: SftTrainingConfig, out_dir: Path) -> tuple[Path, di
     lineage: dict[str, Any] = {"model_ref": ref, "original_base": str(base_dir)}
     if adapter is None:
         return base_dir, lineage
-    from character.introspection.merge import merge_adapter_exact
+    from character.models.merge import merge_adapter_exact
 
     merged_dir = Path(config.merged_dir) if config.merged_dir else out_dir / "merged-base"
     result = merge_adapter_exact(base_dir, adapter, merged_dir, tolerance=config.merge_tolerance)
@@ -318,9 +318,9 @@ def _train_sft(
     from trl import SFTConfig, SFTTrainer
 
     from character.hardware import detect, torch_dtype
-    from character.introspection.merge import LINEAGE_FILE
     from character.introspection.sft import build_sft_records
     from character.models.loading import load_tokenizer
+    from character.models.merge import LINEAGE_FILE
     from character.training import (
         MetricsCallback,
         build_lora_config,

@@ -28,7 +28,7 @@ DESCRIPTIONS = [
 
 def main() -> None:
     from character.constitution import save_constitution
-    from character.LLM import draft_constitution, slugify
+    from character.drafting import draft_constitution, slugify
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("descriptions", nargs="*", default=DESCRIPTIONS)

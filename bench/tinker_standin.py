@@ -22,9 +22,9 @@ def main() -> None:
     from character.backends.base import SamplingParams
     from character.backends.tinker_backend import TinkerBackend
     from character.settings import get_settings
+    from character.testing.tinker_standin import STANDIN_BASE_MODEL, StandinServer
     from character.tinker.errors import TinkerUnreachableError
     from character.tinker.preflight import PreflightConfig, run_preflight
-    from character.tinker.standin import STANDIN_BASE_MODEL, StandinServer
     from character.tinker.train import TinkerTrainingConfig, run_tinker_training
 
     with socket.socket() as s:

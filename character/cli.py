@@ -230,7 +230,7 @@ def constitution_new(
     """Create a constitution from a template, or draft one from a one-line description."""
     from character.backends.base import BackendError
     from character.constitution import ConstitutionError, save_constitution
-    from character.LLM import draft_constitution, template_constitution
+    from character.drafting import draft_constitution, template_constitution
     from character.settings import get_settings
 
     target = out or get_settings().hand_written / f"{name}.json"

@@ -14,42 +14,65 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
+from character.distillation.generate import GenerationConfig
+from character.distillation.train import TrainingConfig
+from character.introspection.configs import IntrospectionGenerationConfig, SftTrainingConfig
 from character.io import atomic_write_json
 from character.presets import PRESETS, Scale, ScalePreset
 from character.progress import Progress, Reporter, as_progress
+from character.recipe import RecipeConfig, recipe_data, recipe_from_preset
 from character.redaction import redact_secrets
 from character.settings import get_settings
-
-if TYPE_CHECKING:
-    from character.distillation.generate import GenerationConfig
 
 STAGES = ("prompts", "pairs", "dpo", "introspection", "sft", "eval")
 
 
-class PipelineConfig(BaseModel):
-    """One run of the recipe. `skip` names stages not to run; `resume` with an existing `run_id`
-    continues the run folder, skipping stages that have a marker."""
+class PipelineConfig(RecipeConfig):
+    """One run of the recipe: a recipe config (every stage's settings, nested) plus the run's
+    persona, models and folder. Stage settings start from the `scale` preset; the flat
+    `overrides` (preset field names, the old form) and then any nested value given win, so
+    `{"scale": "demo", "dpo": {"lora_rank": 8}}` is the demo recipe with rank 8. `skip` names
+    stages not to run; `resume` with an existing `run_id` continues the run folder, skipping
+    stages that have a marker."""
 
     model_config = ConfigDict(extra="forbid")
 
-    persona: str
-    scale: Scale = "demo"
-    run_id: str | None = None
-    resume: bool = True
-    skip: list[str] = Field(default_factory=list)
-    teacher_model: str | None = None
-    student_model: str | None = None
-    seed: int = 123456
+    persona: str = Field(description="Persona name or constitution file.")
+    scale: Scale = Field(default="demo", description="The preset the stages start from.")
+    run_id: str | None = Field(
+        default=None, description="Run folder name under <data>/runs; reuse it to resume."
+    )
+    resume: bool = Field(default=True, description="Continue an existing run folder.")
+    skip: list[str] = Field(
+        default_factory=list,
+        description="Stages not to run: prompts pairs dpo introspection sft eval.",
+    )
+    teacher_model: str | None = Field(default=None, description="Teacher model reference.")
+    student_model: str | None = Field(default=None, description="Student/base model reference.")
+    seed: int = Field(default=123456, description="Seed for every stage.")
     overrides: dict[str, Any] = Field(
-        default_factory=dict, description="ScalePreset fields to change, e.g. {'pairs': 8}."
+        default_factory=dict,
+        description="Preset fields to change by their flat names, e.g. {'pairs': 8} (the older "
+        "form of the nested stage fields).",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _from_preset(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        scale = data.get("scale", "demo")
+        if scale not in PRESETS:
+            return data  # the field's own error names the allowed scales
+        return {**data, **recipe_data(scale, data)}
+
     def preset(self) -> ScalePreset:
-        return PRESETS[self.scale].model_copy(update=self.overrides)
+        """The run's sizes in the flat form (nested overrides included)."""
+        return self.as_preset()
 
 
 class PipelineError(RuntimeError):
@@ -218,14 +241,14 @@ def run_pipeline(
 
         cfg = pair_generation_config(
             config.persona,
-            preset,
+            config,
             teacher=teacher,
             student=student,
             seed=config.seed,
             output_path=paths["pairs"],
         )
         out = generate_dpo_pairs(cfg, progress, stop_requested)
-        n_train, n_held = split_heldout(out, paths["dpo_train"], paths["heldout"], preset.heldout)
+        n_train, n_held = split_heldout(out, paths["dpo_train"], paths["heldout"], config.heldout)
         from character.distillation.generate import sidecar_paths
 
         stats = json.loads(sidecar_paths(out)[0].read_text(encoding="utf-8"))
@@ -251,21 +274,16 @@ def run_pipeline(
 
     # 3. DPO ----------------------------------------------------------------------------------
     def do_dpo() -> dict[str, Any]:
-        from character.distillation.pipeline import TrainingConfig, run_dpo_training
+        from character.distillation.pipeline import run_dpo_training
 
         if not paths["dpo_train"].exists():
             raise PipelineError("DPO needs the pairs stage's data; do not skip 'pairs'")
         cfg = TrainingConfig(
+            **config.dpo.model_dump(),
             dataset_path=paths["dpo_train"],
             persona=constitution.name,
             model=student,
             output_dir=paths["dpo"],
-            lora_rank=preset.dpo_rank,
-            learning_rate=preset.dpo_lr,
-            epochs=preset.dpo_epochs,
-            max_steps=preset.dpo_steps,
-            batch_size=preset.dpo_batch,
-            max_length=preset.dpo_max_length,
             seed=config.seed,
             resume=True,
         )
@@ -277,11 +295,7 @@ def run_pipeline(
 
     # 4. introspection (from the exactly merged DPO model) ------------------------------------
     def do_introspection() -> dict[str, Any]:
-        from character.introspection.pipeline import (
-            IntrospectionGenerationConfig,
-            generate_introspection,
-            report_path,
-        )
+        from character.introspection.pipeline import generate_introspection, report_path
 
         model_ref = student
         merge_info: dict[str, Any] = {}
@@ -289,14 +303,9 @@ def run_pipeline(
             merged, merge_info = merge_dpo(dpo_adapter, paths["merged"])
             model_ref = str(merged)
         cfg = IntrospectionGenerationConfig(
+            **config.introspection.model_dump(),
             persona=config.persona,
             teacher_model=model_ref,
-            examples=preset.reflections,
-            interactions=preset.interactions,
-            turns=preset.turns,
-            max_new_tokens=preset.reflection_max_new_tokens,
-            turn_max_new_tokens=preset.turn_max_new_tokens,
-            truncation=preset.truncation,
             seed=config.seed,
             output_path=paths["introspection"],
             resume=True,
@@ -318,7 +327,7 @@ def run_pipeline(
 
     # 5. SFT ----------------------------------------------------------------------------------
     def do_sft() -> dict[str, Any]:
-        from character.introspection.pipeline import SftTrainingConfig, run_sft_training
+        from character.introspection.pipeline import run_sft_training
 
         if not paths["introspection"].exists():
             raise PipelineError("SFT needs the introspection stage's data")
@@ -328,17 +337,12 @@ def run_pipeline(
                 paths["introspection"], paths["dpo_train"], paths["sft_data"]
             )
         cfg = SftTrainingConfig(
+            **config.sft.model_dump(),
             dataset_path=data,
             persona=constitution.name,
             model=str(dpo_adapter) if dpo_adapter else student,
             merged_dir=paths["merged"],
             output_dir=paths["sft"],
-            epochs=preset.sft_epochs,
-            max_steps=preset.sft_steps,
-            batch_size=preset.sft_batch,
-            lora_rank=preset.sft_rank,
-            learning_rate=preset.sft_lr,
-            max_length=preset.sft_max_length,
             seed=config.seed,
         )
         out = run_sft_training(cfg, progress, stop_requested)
@@ -363,9 +367,10 @@ def run_pipeline(
             dpo_merged=paths["merged"] if paths["merged"].exists() else None,
             sft_adapter=Path(sft_info["adapter"]) if sft_info and "adapter" in sft_info else None,
             output_dir=paths["eval"].parent,
-            samples=preset.eval_samples,
-            max_new_tokens=preset.eval_max_new_tokens,
+            samples=config.eval.samples,
+            max_new_tokens=config.eval.max_new_tokens,
             seed=config.seed,
+            voice=config.eval.voice,
         )
         atomic_write_json(paths["eval"], result.model_dump(mode="json"))
         for name, row in result.models.items():
@@ -386,29 +391,23 @@ def run_pipeline(
 
 def pair_generation_config(
     persona: str,
-    preset: ScalePreset,
+    preset: ScalePreset | RecipeConfig,
     *,
     teacher: str | None = None,
     student: str | None = None,
     seed: int = 123456,
     output_path: Path | None = None,
 ) -> GenerationConfig:
-    """The pairs stage's generation config for a preset: the recipe and the studio's data
-    preview both build it here, so a preview samples and filters as the run will."""
-    from character.distillation.generate import GenerationConfig
-
+    """The pairs stage's generation config for a recipe (or a flat preset): the recipe and the
+    studio's data preview both build it here, so a preview samples and filters as the run will."""
+    recipe = preset if isinstance(preset, RecipeConfig) else recipe_from_preset(preset)
     settings = get_settings()
     return GenerationConfig(
+        **recipe.generation.model_dump(),
         persona=persona,
         teacher_model=teacher or settings.teacher_model,
         student_model=student or settings.student_model,
-        pair_count=preset.pairs + preset.heldout,
-        max_new_tokens=preset.pair_max_new_tokens,
-        max_length=preset.dpo_max_length,
-        samples_per_prompt=preset.samples_per_prompt,
-        best_of=preset.best_of,
-        breaking_share=preset.breaking_share,
-        allow_cut_off=preset.pair_allow_cut_off,
+        pair_count=recipe.pairs + recipe.heldout,
         seed=seed,
         output_path=output_path,
         resume=output_path is not None and output_path.exists(),
@@ -468,7 +467,7 @@ def sft_mix_with_chosen(introspection: Path, dpo_train: Path, out: Path) -> tupl
 
 
 def merge_dpo(adapter: Path, out: Path) -> tuple[Path, dict[str, Any]]:
-    from character.introspection.merge import merge_adapter_exact
+    from character.models.merge import merge_adapter_exact
     from character.models.registry import local_paths, resolve
 
     base, adapter_dir = local_paths(resolve(str(adapter)))

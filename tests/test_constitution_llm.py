@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from character.constitution import Constitution, parse_constitution_text
-from character.LLM import (
+from character.drafting import (
     MIN_TRAITS,
     QUESTIONS_PER_TRAIT,
     draft_constitution,
@@ -254,7 +254,7 @@ def test_json_draft_keeps_examples_and_is_quality_checked(scripted_endpoint) -> 
 
 @pytest.mark.unit
 def test_drafted_trait_lines_must_be_first_person_and_related() -> None:
-    from character.LLM import _usable_trait_lines
+    from character.drafting.draft import _usable_trait_lines
 
     problems: list[str] = []
     kept = _usable_trait_lines(
@@ -336,3 +336,15 @@ def test_embedded_model_drafts_in_voice_examples_or_says_it_needs_editing(
     assert "example" in draft.summary()
     if not report.usable:
         assert "needs editing before training" in draft.summary()
+
+
+@pytest.mark.unit
+def test_the_original_import_path_re_exports_drafting() -> None:
+    """`character.LLM` (the original studio's path) is a thin re-export of `character.drafting`:
+    the same objects, so old code and the seed README keep working."""
+    import character.drafting as drafting
+    import character.LLM as old
+
+    for name in ("generate_constitution", "format_constitution", "template_constitution"):
+        assert getattr(old, name) is getattr(drafting, name)
+    assert set(old.__all__) == set(drafting.__all__)

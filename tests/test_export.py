@@ -21,6 +21,10 @@ def test_merge_is_exact_and_versioned(tiny_lora_dir: Path, tmp_path: Path) -> No
     # Served as is, the persona samples like the studio (a 135M persona loops without this).
     gen = json.loads((out / "generation_config.json").read_text())
     assert gen["repetition_penalty"] == 1.1 and gen["do_sample"] and gen["top_p"] == 0.95
+    # The one verified merge (character.models.merge), the recipe's too: same lineage record.
+    lineage = json.loads((out / "character_lineage.json").read_text())
+    assert lineage["method"] == "peft merge_and_unload, fp32"
+    assert lineage["max_abs_logit_diff"] == manifest.check["max_logit_diff"]
     again = merge_adapter(MergeConfig(model=str(tiny_lora_dir), output_dir=tmp_path / "merged"))
     assert again.name == "merged-v2" and out.exists()
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -394,7 +396,7 @@ def test_exact_merge_matches_adapter_logits(tiny_model_dir: Path, tmp_path: Path
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from character.introspection.merge import LINEAGE_FILE, merge_adapter_exact
+    from character.models.merge import LINEAGE_FILE, merge_adapter_exact
 
     adapter = _random_adapter(tiny_model_dir, tmp_path / "dpo")
     result = merge_adapter_exact(tiny_model_dir, adapter, tmp_path / "merged")
@@ -417,8 +419,8 @@ def test_adapter_of_another_base_is_a_clear_error(tiny_model_dir: Path, tmp_path
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from character.introspection.merge import merge_adapter_exact
     from character.models.loading import AdapterMismatchError
+    from character.models.merge import merge_adapter_exact
 
     other = tmp_path / "other-base"
     tok = AutoTokenizer.from_pretrained(str(tiny_model_dir))
@@ -437,9 +439,9 @@ def test_adapter_of_another_base_is_a_clear_error(tiny_model_dir: Path, tmp_path
 
 
 def test_sft_on_tiny_model_stacks_on_dpo(tiny_model_dir: Path, tmp_path: Path) -> None:
-    from character.introspection.merge import LINEAGE_FILE
     from character.introspection.pipeline import SftTrainingConfig, run_sft_training
     from character.models.loading import adapter_base
+    from character.models.merge import LINEAGE_FILE
 
     adapter = _random_adapter(tiny_model_dir, tmp_path / "dpo")
     data = tmp_path / "sft.jsonl"
@@ -528,3 +530,19 @@ def test_self_reflections_the_voice_judge_finds_plain_are_dropped() -> None:
     )
     assert len(rows) == 1 and rows[0].answer.startswith("Arr")
     assert report.kept == 1 and report.dropped["off_voice"] == 1 and report.total == 2
+
+
+@pytest.mark.unit
+def test_configs_live_apart_from_the_actions_and_are_re_exported() -> None:
+    """The stage's configs are in `introspection.configs` (no generation or training code, no
+    torch); `introspection.pipeline` re-exports the same classes for old imports."""
+    code = (
+        "import sys\n"
+        "import character.introspection.configs as c\n"
+        "assert 'torch' not in sys.modules and 'character.introspection.generate' not in "
+        "sys.modules\n"
+        "import character.introspection.pipeline as p\n"
+        "assert p.SftTrainingConfig is c.SftTrainingConfig\n"
+        "assert p.IntrospectionGenerationConfig is c.IntrospectionGenerationConfig\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -423,44 +423,59 @@ def test_index_lineage_and_rebuild():
 
 
 def test_every_kind_resolves_to_its_exact_module():
-    """Registration names modules, configs and functions exactly: every listed kind loads."""
+    """Registration names modules, configs and functions exactly: every listed kind loads,
+    and the one table lists every area's job module."""
     from pydantic import BaseModel
 
     from character.jobs import list_job_kinds
-    from character.jobs.registry import JOB_MODULES, get_job_kind
+    from character.jobs.registry import BUILTIN_KINDS, get_job_kind
 
-    kinds = list_job_kinds(include_plugins=True)
+    kinds = list_job_kinds()
     for kind in ("distill.generate", "introspect.train", "pipeline", "export", "eval.report"):
         assert kind in kinds
-    assert {k.split(".")[0] for k in kinds} >= set(JOB_MODULES)
+    assert {e.kind for e in BUILTIN_KINDS} <= set(kinds)
+    modules = {e.module for e in BUILTIN_KINDS}
+    for area in ("eval", "feedback", "sources", "tinker"):
+        assert f"character.{area}.jobs" in modules
     for kind in kinds:
         entry = get_job_kind(kind)
         assert entry.kind == kind and issubclass(entry.config_model, BaseModel)
+    assert get_job_kind("tinker.train").cooperative_stop
+    assert get_job_kind("distill.train").cooperative_stop  # adapted: takes stop_requested
 
 
 def test_import_errors_of_job_modules_surface(tmp_path: Path, monkeypatch):
-    """A job module that fails to import raises its own ImportError: a real missing
-    dependency is never turned into "not available" or an unknown kind."""
+    """A kind whose module fails to import raises a loud error naming the kind and the
+    module, chained to the real ImportError: a missing dependency is never turned into
+    "not available" or an unknown kind, and listing kinds still works."""
     import character.jobs.registry as registry
+    from character.jobs import JobKindImportError, list_job_kinds
 
     (tmp_path / "broken_job_area.py").write_text("import no_such_dependency_xyz\n")
     (tmp_path / "renamed_job_area.py").write_text("class Cfg:\n    pass\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(registry._LAZY, "broken.kind", registry.LazyKind(
-        "broken.kind", "broken_job_area", "Cfg", "run", "light", "")
+    monkeypatch.setitem(registry._LAZY, "broken.kind", registry.KindEntry(
+        "broken.kind", "broken_job_area", "Cfg", "run", "light", "", job_fn=True)
     )  # fmt: skip
-    with pytest.raises(ModuleNotFoundError, match="no_such_dependency_xyz"):
+    with pytest.raises(JobKindImportError) as caught:
         registry.get_job_kind("broken.kind")
-    monkeypatch.setitem(registry._LAZY, "renamed.kind", registry.LazyKind(
+    message = str(caught.value)
+    assert "'broken.kind'" in message and "broken_job_area" in message
+    assert "no_such_dependency_xyz" in message
+    assert caught.value.name == "broken_job_area"
+    assert isinstance(caught.value.__cause__, ModuleNotFoundError)
+    assert isinstance(caught.value, ImportError)
+    assert "broken.kind" in list_job_kinds()  # listing imports nothing
+    monkeypatch.setitem(registry._LAZY, "renamed.kind", registry.KindEntry(
         "renamed.kind", "renamed_job_area", "Cfg", "run", "light", "")
     )  # fmt: skip
-    with pytest.raises(ImportError, match=r"renamed_job_area has no run"):
+    with pytest.raises(JobKindImportError, match=r"renamed_job_area has no run"):
         registry.get_job_kind("renamed.kind")
-    monkeypatch.setitem(registry.JOB_MODULES, "broken", "broken_job_area")
-    with pytest.raises(ModuleNotFoundError, match="no_such_dependency_xyz"):
-        registry.list_job_kinds(include_plugins=True)
-    with pytest.raises(ModuleNotFoundError, match="no_such_dependency_xyz"):
-        registry.get_job_kind("broken.other")
+    spec = {"kind": "broken.kind", "config": {}}
+    from character.jobs import validate
+
+    with pytest.raises(JobKindImportError, match="broken_job_area"):
+        validate(spec)
 
 
 def test_listing_kinds_does_not_import_torch():

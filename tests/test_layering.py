@@ -243,3 +243,18 @@ def test_the_checks_find_what_they_look_for(tmp_path: Path) -> None:
     problems = _wrong_way(graph)
     assert len(problems) == 1 and "character.backends.remote imports" in problems[0]
     assert not any(e.target == "character.cli" for e in graph["character.tool"])
+
+
+def test_only_the_cli_demo_imports_the_test_doubles() -> None:
+    """`character.testing` holds stand-ins of remote services (synthetic results); the product
+    path must never reach them. Only a CLI command (the offline demo) may import them."""
+    graph = import_graph(REPO, "character")
+    assert "character.testing.tinker_standin" in graph
+    problems = [
+        f"{e.where}: {module} imports the test double {e.target}"
+        for module, edges in graph.items()
+        if not module.startswith("character.testing") and not _is_cli(module)
+        for e in edges
+        if e.target.startswith("character.testing")
+    ]
+    assert not problems, "\n".join(problems)

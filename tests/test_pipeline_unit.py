@@ -119,3 +119,83 @@ def test_a_recipe_job_has_one_id_and_one_folder() -> None:
     # Whole-run progress: the recipe said where it was (1 of 1 stages not skipped).
     status = json.loads((folder / "status.json").read_text())
     assert status["overall"]["index"] == 1 and status["overall"]["count"] == 1
+
+
+def test_presets_are_recipe_configs_and_nested_fields_start_from_them() -> None:
+    """The presets are instances of the recipe config, built from the one preset table; a
+    run's config starts from its preset, then the old flat overrides, then nested values."""
+    from pydantic import ValidationError
+
+    from character.presets import PRESETS
+    from character.recipe import RECIPE_PRESETS, RecipeConfig
+
+    for name, flat in PRESETS.items():
+        recipe = RECIPE_PRESETS[name]  # type: ignore[index]
+        assert isinstance(recipe, RecipeConfig) and recipe.as_preset() == flat
+        cfg = PipelineConfig(persona="pirate", scale=name)
+        assert isinstance(cfg, RecipeConfig) and cfg.recipe() == recipe
+    demo = RECIPE_PRESETS["demo"]
+    cfg = PipelineConfig.model_validate(
+        {
+            "persona": "pirate",
+            "overrides": {"dpo_rank": 4, "pairs": 8},
+            "dpo": {"lora_rank": 8, "beta": 0.2},
+            "introspection": {"voice": {"min_in_voice": 0.3}},
+        }
+    )
+    assert cfg.dpo.lora_rank == 8 and cfg.dpo.beta == 0.2 and cfg.pairs == 8  # nested wins
+    assert cfg.dpo.learning_rate == demo.dpo.learning_rate  # the rest of the preset's section
+    assert cfg.introspection.voice.min_in_voice == 0.3
+    assert cfg.introspection.examples == demo.introspection.examples
+    assert cfg.preset().dpo_rank == 8 and cfg.preset().pairs == 8
+    assert PipelineConfig.model_validate(cfg.model_dump(mode="json")) == cfg  # a saved run
+    with pytest.raises(ValidationError, match=r"dpo\.lora_rnk"):
+        PipelineConfig.model_validate({"persona": "pirate", "dpo": {"lora_rnk": 8}})
+    with pytest.raises(ValidationError, match="unknown preset field"):
+        PipelineConfig(persona="pirate", overrides={"pairz": 8})
+    with pytest.raises(ValidationError, match="output_dir"):  # the run decides its paths
+        PipelineConfig.model_validate({"persona": "pirate", "dpo": {"output_dir": "x"}})
+
+
+def test_a_nested_override_reaches_the_stage_the_run_uses(tiny_model_dir: Path) -> None:
+    """A recipe job file (JSON) with nested DPO fields: the DPO stage of the real run trains
+    with them (the adapter's LoRA rank and the run's recorded training config say so)."""
+    from character.settings import get_settings
+
+    folder = get_settings().data_path / "runs" / "nested"
+    (folder / "pairs").mkdir(parents=True)
+    from character.distillation.dataset import DpoExample, save_examples
+
+    rows = [
+        DpoExample(
+            prompt=f"Tell me about the number {i}.",
+            chosen=f"Arr matey, number {i} be a fine treasure on the open sea!",
+            rejected=f"The number {i} is an integer.",
+            teacher_model="teacher",
+            student_model="student",
+            constitution="pirate",
+            constitution_hash="h1",
+        )
+        for i in range(4)
+    ]
+    save_examples(rows, folder / "pairs" / "dpo_train.jsonl")
+    config_file = folder.parent / "nested.json"
+    config_file.write_text(
+        json.dumps(
+            {
+                "persona": "pirate",
+                "run_id": "nested",
+                "student_model": str(tiny_model_dir),
+                "skip": ["prompts", "pairs", "introspection", "sft", "eval"],
+                "dpo": {"lora_rank": 4, "lora_alpha": 12, "max_steps": 1, "batch_size": 2},
+            }
+        )
+    )
+    cfg = PipelineConfig.model_validate_json(config_file.read_text())
+    run_pipeline(cfg)
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["stages"]["dpo"]["status"] == "done", summary["stages"]["dpo"]
+    adapter = Path(summary["stages"]["dpo"]["adapter"])
+    lora = json.loads((adapter / "adapter_config.json").read_text())
+    assert (lora["r"], lora["lora_alpha"]) == (4, 12)
+    assert summary["config"]["dpo"]["lora_rank"] == 4 and summary["preset"]["dpo_rank"] == 4

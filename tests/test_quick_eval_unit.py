@@ -78,7 +78,7 @@ def test_pipeline_says_plainly_when_dpo_raised_heldout_nll(
     higher: DPO made in-voice answers less likely, and the run must say so."""
     import shutil
 
-    from character.introspection.merge import merge_adapter_exact
+    from character.models.merge import merge_adapter_exact
     from character.pipeline import STAGES, PipelineConfig, run_pipeline
 
     folder = run_folder("qe-nll")

@@ -1,5 +1,5 @@
 """A transcript speaker adapter trained on Tinker, through the job runner and the real `tinker`
-SDK against the loopback stand-in (character/tinker/standin.py); never a remote service.
+SDK against the loopback stand-in (character/testing/tinker_standin.py); never a remote service.
 
 The stand-in's training is SYNTHETIC (plumbing, not learning): this checks that the transcript
 dataset reaches Tinker, the adapter comes back as a PEFT folder, and the held-out evaluation runs
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from tinker_standin_env import use_standin
 
-from character.tinker.standin import DEFAULT_MODELS, StandinServer, ensure_loopback
+from character.testing.tinker_standin import DEFAULT_MODELS, StandinServer, ensure_loopback
 
 pytestmark = pytest.mark.unit
 LIGHTHOUSE = Path(__file__).resolve().parent.parent / "examples" / "transcripts" / "lighthouse"

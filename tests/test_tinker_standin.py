@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from tinker_standin_env import use_standin, write_dpo
 
-from character.tinker.standin import STANDIN_BASE_MODEL, StandinServer, ensure_loopback
+from character.testing.tinker_standin import STANDIN_BASE_MODEL, StandinServer, ensure_loopback
 
 pytestmark = pytest.mark.integration
 

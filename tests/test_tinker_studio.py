@@ -19,7 +19,7 @@ from studio_pages import open_page
 from tinker_standin_env import use_standin, write_dpo
 
 from character.presets import PRESETS
-from character.tinker.standin import STANDIN_BASE_MODEL, StandinServer, ensure_loopback
+from character.testing.tinker_standin import STANDIN_BASE_MODEL, StandinServer, ensure_loopback
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from character.testing.tinker_standin import LoopbackOnlyError, StandinServer, ensure_loopback
 from character.tinker.errors import TinkerKeyError, TinkerUnreachableError
 from character.tinker.preflight import PreflightConfig, check_key_format, run_preflight
-from character.tinker.standin import LoopbackOnlyError, StandinServer, ensure_loopback
 from character.tinker.weights import UnsafeFileNameError, safe_relative_name
 
 pytestmark = pytest.mark.unit

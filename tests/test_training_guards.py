@@ -61,7 +61,7 @@ def test_sft_and_round_configs_refuse_them_too(tmp_path: Path) -> None:
     from pydantic import ValidationError
 
     from character.feedback.rounds import RoundConfig
-    from character.introspection.pipeline import SftTrainingConfig
+    from character.introspection.configs import SftTrainingConfig
 
     for bad in ({"learning_rate": float("inf")}, {"epochs": float("inf")}, {"lora_alpha": -5}):
         with pytest.raises(ValidationError, match=next(iter(bad))):

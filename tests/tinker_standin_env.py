@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from character.tinker.standin import StandinServer, ensure_loopback
+from character.testing.tinker_standin import StandinServer, ensure_loopback
 
 DPO_ROWS = [
     ("Who are you?", "Arr, I be Captain Mira, matey!", "I am an AI assistant."),

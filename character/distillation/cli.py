@@ -11,7 +11,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from character.cli_config import config_command
 from character.cli_support import AllowOutsideData, error_text, fail
+from character.distillation.generate import GenerationConfig
 
 app = typer.Typer(
     help="Stage 1: teacher/student DPO pairs and LoRA DPO training.",
@@ -48,80 +50,32 @@ def _run(fn, config):  # noqa: ANN001, ANN202
         bars.close()
 
 
-@app.command()
-def generate(
-    persona: Annotated[str, typer.Option(help="Persona name or constitution file.")],
-    teacher_model: Annotated[
-        str | None, typer.Option(help="Teacher (answers with the constitution).")
-    ] = None,
-    student_model: Annotated[str | None, typer.Option(help="Student (answers without).")] = None,
-    pairs: Annotated[int, typer.Option(help="Pairs to keep after filtering.")] = 500,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.7,
-    top_p: Annotated[float, typer.Option(help="Nucleus sampling mass.")] = 0.95,
-    repetition_penalty: Annotated[float, typer.Option(help="Penalty on repeats.")] = 1.1,
-    max_new_tokens: Annotated[int, typer.Option(help="Longest reply in tokens.")] = 256,
-    max_length: Annotated[int, typer.Option(help="Token limit per conversation.")] = 1024,
-    seed: Annotated[int, typer.Option(help="Seed for prompts and sampling.")] = 123456,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output JSONL.")] = None,
-    resume: Annotated[bool, typer.Option(help="Append to the output, skipping done prompts.")] = (
-        False
-    ),
-    overwrite: Annotated[bool, typer.Option(help="Start the output file over.")] = False,
-    save_interval: Annotated[int, typer.Option(help="Flush to disk every N pairs.")] = 16,
-    allow_cut_off: Annotated[
-        bool, typer.Option(help="Keep replies cut off at max-new-tokens.")
-    ] = False,
-    best_of: Annotated[
-        int, typer.Option(help="Teacher samples per prompt; the most in-voice one is chosen.")
-    ] = 1,
-    voice_judge: Annotated[
-        str,
-        typer.Option(
-            help="Judge of the persona's voice: embedding (offline), llm (needs --judge-model) "
-            "or off."
-        ),
-    ] = "embedding",
-    judge_model: Annotated[
-        str | None, typer.Option(help="Model for --voice-judge llm, e.g. openai:MODEL.")
-    ] = None,
-    breaking_share: Annotated[
-        float, typer.Option(help="Share of prompts that ask the persona to drop its act.")
-    ] = 0.0,
-    allow_outside_data: AllowOutsideData = False,
-) -> None:
-    """Generate DPO pairs: teacher in character (chosen) vs student without it (rejected)."""
-    from character.distillation.generate import GenerationConfig, generate_dpo_pairs
+def _generate(config: GenerationConfig) -> None:
+    from character.distillation.generate import generate_dpo_pairs
 
-    kwargs = {
-        "persona": persona,
-        "pair_count": pairs,
-        "temperature": temperature,
-        "top_p": top_p,
-        "repetition_penalty": repetition_penalty,
-        "max_new_tokens": max_new_tokens,
-        "max_length": max_length,
-        "seed": seed,
-        "output_path": output,
-        "resume": resume,
-        "overwrite": overwrite,
-        "save_interval": save_interval,
-        "allow_cut_off": allow_cut_off,
-        "allow_outside_data_dir": allow_outside_data,
-        "best_of": best_of,
-        "voice": {"method": voice_judge, "judge_model": judge_model},
-        "breaking_share": breaking_share,
-    }
-    if teacher_model:
-        kwargs["teacher_model"] = teacher_model
-    if student_model:
-        kwargs["student_model"] = student_model
-    try:
-        config = GenerationConfig(**kwargs)
-    except ValueError as exc:
-        fail(error_text(exc))
-        return
     path = _run(generate_dpo_pairs, config)
     console.print(f"Pairs saved to {path}", highlight=False)
+
+
+GENERATE_ALIASES: dict[str, tuple[str, ...]] = {
+    "pair_count": ("--pairs",),
+    "output_path": ("--output", "-o"),
+    "voice.method": ("--voice-judge",),
+    "voice.judge_model": ("--judge-model",),
+    "allow_outside_data_dir": ("--allow-outside-data",),
+}
+"""The option names this command had before its options were generated from the config."""
+
+generate = config_command(
+    GenerationConfig,
+    _generate,  # type: ignore[arg-type]
+    doc="Generate DPO pairs: teacher in character (chosen) vs student without it (rejected).\n\n"
+    "Every option is a field of GenerationConfig; one left out keeps the config's default.",
+    aliases=GENERATE_ALIASES,
+    required=("persona",),
+    on_invalid=lambda exc: fail(error_text(exc)),
+)
+app.command("generate")(generate)
 
 
 @app.command()

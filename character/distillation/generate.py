@@ -49,27 +49,52 @@ class GenerationConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     persona: str = Field(description="Persona name under the constitutions folder, or a file.")
-    teacher_model: str = Field(default_factory=_default_teacher)
-    student_model: str = Field(default_factory=_default_student)
+    teacher_model: str = Field(
+        default_factory=_default_teacher,
+        description="Teacher: answers with the constitution (the chosen reply).",
+    )
+    student_model: str = Field(
+        default_factory=_default_student,
+        description="Student: answers without it (the rejected reply).",
+    )
     pair_count: int = Field(default=500, ge=1, description="Pairs to keep after filtering.")
-    temperature: float = Field(default=0.7, ge=0.0, le=5.0)
-    top_p: float = Field(default=0.95, gt=0.0, le=1.0)
-    repetition_penalty: float = Field(default=1.1, ge=0.5, le=3.0)
-    max_new_tokens: int = Field(default=256, ge=1)
-    seed: int = 123456
+    temperature: float = Field(default=0.7, ge=0.0, le=5.0, description="Sampling temperature.")
+    top_p: float = Field(default=0.95, gt=0.0, le=1.0, description="Nucleus sampling mass.")
+    repetition_penalty: float = Field(
+        default=1.1, ge=0.5, le=3.0, description="Penalty on repeats."
+    )
+    max_new_tokens: int = Field(default=256, ge=1, description="Longest reply in tokens.")
+    seed: int = Field(default=123456, description="Seed for prompts and sampling.")
     output_path: Path | None = Field(default=None, description="Default data/distillation/...")
     allow_outside_data_dir: bool = allow_outside_field()
-    resume: bool = False
-    overwrite: bool = False
+    resume: bool = Field(
+        default=False, description="Append to the output, skipping prompts already done."
+    )
+    overwrite: bool = Field(default=False, description="Start the output file over.")
     save_interval: int = Field(default=16, ge=1, description="Pairs per batch and per flush.")
     max_length: int = Field(default=1024, ge=16, description="Token limit per conversation.")
     samples_per_prompt: int = Field(default=5, ge=1, description="Reuse of a prompt (recipe: 5).")
-    include_bank: bool = True
-    template_count: int = Field(default=200, ge=0)
-    persona_hint_rate: float = Field(default=0.2, ge=0.0, le=1.0)
+    include_bank: bool = Field(
+        default=True, description="Use the built-in bank of everyday prompts too."
+    )
+    template_count: int = Field(
+        default=200, ge=0, description="Extra prompts generated from templates."
+    )
+    persona_hint_rate: float = Field(
+        default=0.2,
+        ge=0.0,
+        le=1.0,
+        description="Share of generated prompts that carry a cue of the persona's topics.",
+    )
     allow_cut_off: bool = Field(default=False, description="Keep replies that hit the limit.")
-    quote_ngram: int = Field(default=8, ge=3)
-    assistant_name: str | None = None
+    quote_ngram: int = Field(
+        default=8,
+        ge=3,
+        description="A chosen reply quoting this many words of the constitution is dropped.",
+    )
+    assistant_name: str | None = Field(
+        default=None, description="Name the persona answers to (default: from the constitution)."
+    )
     prompt_style: Literal["auto", "full", "compact"] = Field(
         default="auto",
         description="Teacher's system prompt: the whole constitution (full), its voice only "

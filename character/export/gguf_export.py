@@ -202,8 +202,8 @@ def check_gguf(model_dir: Path, gguf_path: Path) -> float:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from character.export.merge import probe_logits
     from character.models.loading import load_tokenizer
+    from character.models.merge import probe_logits
 
     tokenizer = load_tokenizer(model_dir)
     src = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)

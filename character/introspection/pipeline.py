@@ -4,7 +4,8 @@ DPO-trained model, then SFT a new adapter on top of the exactly merged DPO model
 `generate_introspection(IntrospectionGenerationConfig) -> Path` and
 `run_sft_training(SftTrainingConfig) -> Path` are the seed API; `python -m
 character.introspection.pipeline generate|train` and `character introspect generate|train` are
-thin wrappers over them.
+thin wrappers over them. The configs live in `character.introspection.configs` and are
+re-exported here.
 """
 
 from __future__ import annotations
@@ -12,13 +13,12 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
 
 from character.backends.base import GenerationBackend, SamplingParams
 from character.constitution import Constitution, resolve_constitution
-from character.eval.voice_judge import VoiceJudgeConfig, build_voice_judge
+from character.eval.voice_judge import build_voice_judge
+from character.introspection.configs import IntrospectionGenerationConfig, SftTrainingConfig
 from character.introspection.dataset import (
     IntrospectionExample,
     default_output_path,
@@ -35,10 +35,9 @@ from character.introspection.generate import (
     run_dialogues,
 )
 from character.io import atomic_write_json
-from character.output_paths import SafeName, allow_outside_field, check_config_outputs
+from character.output_paths import check_config_outputs
 from character.progress import Reporter, as_progress
 from character.settings import get_settings
-from character.training_guards import Epochs, LearningRate, LoraAlpha, LoraRank, PositiveFinite
 
 __all__ = [
     "IntrospectionGenerationConfig",
@@ -48,105 +47,6 @@ __all__ = [
     "load_introspection_backend",
     "report_path",
 ]
-
-
-class IntrospectionGenerationConfig(BaseModel):
-    """What to generate, with which model, and how to sample. Defaults follow the recipe."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    persona: str = Field(description="Persona name or constitution file.")
-    teacher_model: str | None = Field(
-        default=None,
-        description="The model that introspects: the DPO adapter or merged model (default: "
-        "CHARACTER_STUDENT_MODEL).",
-    )
-    examples: int = Field(default=500, ge=0, description="Self-reflection samples in total.")
-    interactions: int | None = Field(
-        default=None,
-        ge=0,
-        description="Self-interaction conversations per variant (default examples // 10).",
-    )
-    variants: tuple[str, ...] = ("free", "leading")
-    turns: int = Field(default=10, ge=1, le=64, description="Generated turns per conversation.")
-    temperature: float = Field(default=0.7, ge=0.0, le=5.0)
-    top_p: float = Field(default=0.95, gt=0.0, le=1.0)
-    repetition_penalty: float = Field(default=1.1, ge=0.5, le=3.0)
-    max_new_tokens: int = Field(default=512, ge=8, description="Per self-reflection.")
-    turn_max_new_tokens: int = Field(default=256, ge=8, description="Per self-interaction turn.")
-    reflection_max_new_tokens: int = Field(
-        default=96, ge=8, description="Per row's private reflection (the `reflection` field)."
-    )
-    max_context_chars: int = Field(default=6000, ge=500)
-    seed: int = 123456
-    output_path: Path | None = None
-    allow_outside_data_dir: bool = allow_outside_field()
-    resume: bool = False
-    overwrite: bool = Field(default=False, description="Start an existing output file over.")
-    save_interval: int = Field(default=16, ge=1, description="Rows per fsync'd flush.")
-    batch_size: int = Field(default=16, ge=1, description="Local backend batch size.")
-    truncation: Literal["drop", "trim"] = Field(
-        default="drop", description="Cut-off samples: drop them, or trim to the last sentence."
-    )
-    min_turns: int = Field(default=2, ge=1, description="Fewest kept turns of a conversation.")
-    assistant_name: str | None = None
-    prompt_style: Literal["auto", "full", "compact"] = Field(
-        default="auto",
-        description="Persona prompt while generating: full constitution, its voice and traits "
-        "only (compact), or auto: compact plus example exchanges for small local models.",
-    )
-
-    voice: VoiceJudgeConfig = Field(
-        default_factory=VoiceJudgeConfig,
-        description="Self-reflections the voice judge scores below its threshold are dropped.",
-    )
-
-    def conversations_per_variant(self) -> int:
-        return self.interactions if self.interactions is not None else self.examples // 10
-
-
-class SftTrainingConfig(BaseModel):
-    """SFT with LoRA on chat data. Defaults follow the recipe (r 64, α 128, lr 5e-5, cosine to
-    0.1·lr, warmup 0.1, betas 0.9/0.98, 1 epoch)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    dataset_path: Path
-    persona: str | None = None
-    model: str | None = Field(
-        default=None,
-        description="DPO adapter (merged exactly before training), a merged model folder, or a "
-        "base model (default: CHARACTER_STUDENT_MODEL).",
-    )
-    epochs: Epochs = 1.0
-    max_steps: int | None = Field(default=None, ge=1)
-    batch_size: int = Field(default=16, ge=1, description="Effective batch (accumulated).")
-    micro_batch_size: int | None = Field(default=None, ge=1)
-    learning_rate: LearningRate = 5e-5
-    warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
-    min_lr_rate: float = Field(default=0.1, ge=0, le=1)
-    lora_rank: LoraRank = 64
-    lora_alpha: LoraAlpha | None = Field(default=None, description="Default 2 × rank.")
-    lora_dropout: float = Field(default=0.0, ge=0, lt=1)
-    target_modules: list[str] | None = Field(default=None, description="Default: all linear.")
-    max_length: int = Field(default=1024, ge=16)
-    seed: int = 123456
-    save_steps: int = Field(default=50, ge=1)
-    logging_steps: int = Field(default=1, ge=1)
-    resume: bool = True
-    save_name: SafeName | None = None
-    output_dir: Path | None = None
-    merged_dir: Path | None = None
-    allow_outside_data_dir: bool = allow_outside_field()
-    merge_tolerance: PositiveFinite = 1e-3
-    dtype: str = "auto"
-    load_in_4bit: bool = False
-
-    def resolved_output_dir(self) -> Path:
-        if self.output_dir is not None:
-            return Path(self.output_dir)
-        name = self.save_name or f"{self.persona or Path(self.dataset_path).stem}-sft"
-        return get_settings().checkpoints / name
 
 
 def report_path(output_path: Path) -> Path:
@@ -169,8 +69,8 @@ def load_introspection_backend(model_ref: str, batch_size: int = 16) -> Generati
     from peft import PeftModel
 
     from character.backends.local import LocalBackend
-    from character.introspection.merge import check_adapter_fits
     from character.models.loading import load_causal_lm
+    from character.models.merge import check_adapter_fits
 
     base_dir, adapter = local_paths(spec)
     model, tokenizer = load_causal_lm(base_dir)
@@ -368,7 +268,7 @@ def prepare_sft_base(config: SftTrainingConfig, out_dir: Path) -> tuple[Path, di
     lineage: dict[str, Any] = {"model_ref": ref, "original_base": str(base_dir)}
     if adapter is None:
         return base_dir, lineage
-    from character.introspection.merge import merge_adapter_exact
+    from character.models.merge import merge_adapter_exact
 
     merged_dir = Path(config.merged_dir) if config.merged_dir else out_dir / "merged-base"
     result = merge_adapter_exact(base_dir, adapter, merged_dir, tolerance=config.merge_tolerance)
@@ -418,9 +318,9 @@ def _train_sft(
     from trl import SFTConfig, SFTTrainer
 
     from character.hardware import detect, torch_dtype
-    from character.introspection.merge import LINEAGE_FILE
     from character.introspection.sft import build_sft_records
     from character.models.loading import load_tokenizer
+    from character.models.merge import LINEAGE_FILE
     from character.training import (
         MetricsCallback,
         build_lora_config,

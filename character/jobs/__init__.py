@@ -14,8 +14,10 @@ Typical use (the studio and the CLI do exactly this)::
 
 A run lives in `<data_path>/runs/<run_id>/`: config.yaml (re-run it with
 `character jobs submit`), status.json, metrics.jsonl, log.txt, artifacts.json, provenance.json.
-New kinds: `register_job_kind(kind, ConfigModel, fn)` with `fn(config, ctx) -> dict`, in a
-`character/<area>/jobs.py` module listed in `registry.JOB_MODULES` (imported on demand).
+New built-in kinds: a row in `registry.BUILTIN_KINDS` naming the module, config and function
+(`fn(config, ctx) -> dict` in a `character/<area>/jobs.py`, or a library function); imported on
+demand, and an import error names the kind and the module. `register_job_kind(kind,
+ConfigModel, fn)` adds a kind at run time (tests, an application's own kinds).
 """
 
 from character.jobs.api import (
@@ -41,6 +43,7 @@ from character.jobs.api import (
 from character.jobs.errors import (
     JobConfigError,
     JobError,
+    JobKindImportError,
     JobKindUnavailableError,
     JobStopped,
     UnknownJobKindError,
@@ -54,6 +57,7 @@ __all__ = [
     "JobConfigError",
     "JobContext",
     "JobError",
+    "JobKindImportError",
     "JobKindUnavailableError",
     "JobSpec",
     "JobStopped",

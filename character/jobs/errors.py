@@ -21,8 +21,14 @@ class UnknownJobKindError(JobConfigError):
     pass
 
 
-class JobKindUnavailableError(JobError):
-    """A built-in kind whose module has not been installed/written yet."""
+class JobKindImportError(ImportError):
+    """A registered job kind whose module failed to import (or lacks the named config or
+    function). It names the kind and the module, and chains the real error: a missing
+    dependency or a bug is shown, never turned into "not available"."""
+
+
+JobKindUnavailableError = JobKindImportError
+"""The old name; a kind is never silently unavailable any more."""
 
 
 class JobStopped(Exception):  # noqa: N818 - a control-flow signal, not an error

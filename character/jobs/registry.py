@@ -1,11 +1,11 @@
 """Job kinds: a name, a pydantic config model and a function `fn(config, ctx) -> dict`.
 
-Built-in kinds are registered by module path strings so that importing this module (or the
-CLI, or the studio) never imports torch; the module is imported only when a job of that kind
-is validated or run. Areas with kinds of their own list them in a `character/<area>/jobs.py`
-module that calls `register_job_kind` on import; `JOB_MODULES` names each such module
-explicitly. Every name here is exact, not a guess: a module that fails to import raises its
-real `ImportError` (a missing dependency, a bug) instead of turning into "not available".
+Every built-in kind is one row of `BUILTIN_KINDS`: the exact module, config and function
+(a library function, or an area's `character/<area>/jobs.py` job function). Modules are named
+by path so that importing this module (or the CLI, or the studio) never imports torch; a
+module is imported only when a job of its kind is validated or run. Nothing is guessed: a
+module that fails to import raises `JobKindImportError` naming the kind and the module,
+chained to the real error (a missing dependency, a bug), never "not available".
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from character.jobs.errors import JobConfigError, UnknownJobKindError
+from character.jobs.errors import JobConfigError, JobKindImportError, UnknownJobKindError
 from character.jobs.models import JobSpec, Resource
 from character.jobs.store import format_validation_errors
 from character.progress import Reporter
@@ -65,9 +65,13 @@ class JobKind:
     `JobStopped` at the next progress event after a stop request."""
 
 
-@dataclass
-class LazyKind:
-    """A built-in kind named by module path, imported on first use."""
+@dataclass(frozen=True)
+class KindEntry:
+    """One built-in kind, named by module path and imported on first use.
+
+    `job_fn` says what `fn_name` is: False, a library function `fn(config, reporter=...)`
+    that `adapt_library_function` wraps; True, a job function `fn(config, ctx)` already (an
+    area's `jobs.py`), whose `cooperative_stop` is declared here."""
 
     kind: str
     module: str
@@ -77,17 +81,178 @@ class LazyKind:
     description: str
     output_name: str | None = None
     """File name (in the run folder) for an unset `output_path`; `{persona}` is filled in."""
+    job_fn: bool = False
+    cooperative_stop: bool = False
 
+
+LazyKind = KindEntry
+"""The old name of `KindEntry`."""
+
+
+BUILTIN_KINDS: tuple[KindEntry, ...] = (
+    KindEntry(
+        "distill.generate",
+        "character.distillation.generate",
+        "GenerationConfig",
+        "generate_dpo_pairs",
+        "generate",
+        "Teacher/student DPO pairs from a constitution",
+        output_name="{persona}_dpo.jsonl",
+    ),
+    KindEntry(
+        "distill.train",
+        "character.distillation.train",
+        "TrainingConfig",
+        "run_dpo_training",
+        "train",
+        "LoRA DPO training on generated pairs",
+    ),
+    KindEntry(
+        "introspect.generate",
+        "character.introspection.pipeline",
+        "IntrospectionGenerationConfig",
+        "generate_introspection",
+        "generate",
+        "Self-reflection and self-interaction data",
+        output_name="{persona}_introspection.jsonl",
+    ),
+    KindEntry(
+        "introspect.train",
+        "character.introspection.pipeline",
+        "SftTrainingConfig",
+        "run_sft_training",
+        "train",
+        "SFT on introspection data on top of the DPO adapter",
+    ),
+    KindEntry(
+        "pipeline",
+        "character.pipeline",
+        "PipelineConfig",
+        "run_pipeline",
+        "train",
+        "The whole recipe: distill, train, introspect, train",
+    ),
+    KindEntry(
+        "export",
+        "character.export.pipeline",
+        "ExportConfig",
+        "run_export",
+        "light",
+        "Merge / GGUF / Ollama / adapter-only export",
+    ),
+    KindEntry(
+        "export.merge",
+        "character.export.merge",
+        "MergeConfig",
+        "merge_adapter",
+        "light",
+        "Merge an adapter into its base (checked by comparing logits)",
+    ),
+    KindEntry(
+        "export.gguf",
+        "character.export.gguf_export",
+        "GgufConfig",
+        "write_gguf",
+        "light",
+        "Write a GGUF (and Ollama Modelfile) from a merged model",
+    ),
+    KindEntry(
+        "eval.robustness",
+        "character.eval.robustness",
+        "RobustnessConfig",
+        "run_robustness",
+        "generate",
+        "Persona robustness under adversarial prompts",
+    ),
+    KindEntry(
+        "eval.classifier",
+        "character.eval.persona_classifier",
+        "ClassifierConfig",
+        "train_classifier",
+        "generate",
+        "Persona classifier (embeddings + scikit-learn)",
+    ),
+    KindEntry(
+        "eval.report",
+        "character.eval.jobs",
+        "EvalConfig",
+        "eval_report_job",
+        "generate",
+        "Evaluation report: classifier, robustness, revealed preferences, judges, arena",
+        job_fn=True,
+    ),
+    KindEntry(
+        "eval.revealed",
+        "character.eval.jobs",
+        "RevealedConfig",
+        "revealed_preferences_job",
+        "generate",
+        "Revealed trait preferences with Bradley–Terry ratings",
+        job_fn=True,
+    ),
+    KindEntry(
+        "feedback.round",
+        "character.feedback.jobs",
+        "RoundConfig",
+        "feedback_round_job",
+        "train",
+        "Feedback round: continue the previous adapter on feedback-derived DPO pairs",
+        job_fn=True,
+        cooperative_stop=True,
+    ),
+    KindEntry(
+        "feedback.report",
+        "character.feedback.jobs",
+        "RoundReportConfig",
+        "feedback_report_job",
+        "generate",
+        "Round-over-round report: arena (Bradley–Terry), retention, fixed prompts",
+        job_fn=True,
+    ),
+    KindEntry(
+        "sources.transcripts.train",
+        "character.sources.jobs",
+        "TranscriptTrainJobConfig",
+        "transcripts_train_job",
+        "train",
+        "LoRA on one speaker's transcript lines, then held-out perplexity",
+        job_fn=True,
+        cooperative_stop=True,
+    ),
+    KindEntry(
+        "sources.experience",
+        "character.sources.jobs",
+        "ExperienceConfig",
+        "experience_job",
+        "generate",
+        "Experience upload: scenes, scripts and protective scenes from a profile",
+        job_fn=True,
+    ),
+    KindEntry(
+        "sources.augment",
+        "character.sources.jobs",
+        "AugmentConfig",
+        "augment_job",
+        "generate",
+        "Character-card augmentation (summarize, paraphrase, stylize)",
+        job_fn=True,
+    ),
+    KindEntry(
+        "tinker.train",
+        "character.tinker.jobs",
+        "TinkerTrainingConfig",
+        "tinker_train_job",
+        "light",
+        "LoRA DPO/SFT on Tinker (remote); resumable",
+        job_fn=True,
+        cooperative_stop=True,
+    ),
+)
+"""Every built-in kind, with the exact module, config and function that run it. This is the
+one place a built-in kind is registered: no module is guessed and no import is swallowed."""
 
 _KINDS: dict[str, JobKind] = {}
-_LAZY: dict[str, LazyKind] = {}
-JOB_MODULES: dict[str, str] = {
-    "eval": "character.eval.jobs",
-    "feedback": "character.feedback.jobs",
-    "sources": "character.sources.jobs",
-    "tinker": "character.tinker.jobs",
-}
-"""Kind prefix -> the module whose import registers that area's kinds."""
+_LAZY: dict[str, KindEntry] = {}
 
 
 def register_job_kind(
@@ -99,37 +264,42 @@ def register_job_kind(
     description: str = "",
     cooperative_stop: bool = False,
 ) -> JobKind:
-    """Register (or replace) a job kind. `fn(config, ctx)` returns a dict of results; values
+    """Register (or replace) a kind at run time (tests, an application's own kinds); built-in
+    kinds are rows of `BUILTIN_KINDS`. `fn(config, ctx)` returns a dict of results; values
     under `artifacts` (list of paths or `{path, type}`) are recorded in artifacts.json."""
     entry = JobKind(kind, config_model, fn, resource, description, cooperative_stop)
     _KINDS[kind] = entry
     return entry
 
 
-def register_lazy_kind(
-    kind: str,
-    module: str,
-    config_name: str,
-    fn_name: str,
-    *,
-    resource: Resource = "light",
-    description: str = "",
-    output_name: str | None = None,
-) -> None:
-    _LAZY[kind] = LazyKind(kind, module, config_name, fn_name, resource, description, output_name)
+def register_lazy_kind(entry: KindEntry) -> None:
+    """Add a kind named by module path (imported when a job of that kind is validated or run)."""
+    _LAZY[entry.kind] = entry
 
 
-def _load_lazy(lazy: LazyKind) -> JobKind:
-    """Import the kind's module (its errors propagate) and wrap its function."""
-    mod = importlib.import_module(lazy.module)
+def _load_lazy(lazy: KindEntry) -> JobKind:
+    """Import the kind's module and resolve its config and function. A failure is a
+    `JobKindImportError` naming the kind and the module, chained to the real error."""
+    try:
+        mod = importlib.import_module(lazy.module)
+    except ImportError as exc:
+        raise JobKindImportError(
+            f"job kind {lazy.kind!r}: importing its module {lazy.module} failed: "
+            f"{type(exc).__name__}: {exc}",
+            name=lazy.module,
+        ) from exc
     missing = [n for n in (lazy.config_name, lazy.fn_name) if not hasattr(mod, n)]
     if missing:
-        raise ImportError(
+        raise JobKindImportError(
             f"job kind {lazy.kind!r}: {lazy.module} has no {' or '.join(missing)}; the "
             "registration in character/jobs/registry.py is out of date",
             name=lazy.module,
         )
-    adapted, cooperative = adapt_library_function(getattr(mod, lazy.fn_name), lazy.output_name)
+    fn = getattr(mod, lazy.fn_name)
+    if lazy.job_fn:
+        adapted, cooperative = fn, lazy.cooperative_stop
+    else:
+        adapted, cooperative = adapt_library_function(fn, lazy.output_name)
     return JobKind(
         lazy.kind,
         getattr(mod, lazy.config_name),
@@ -140,34 +310,23 @@ def _load_lazy(lazy: LazyKind) -> JobKind:
     )
 
 
-def _import_job_modules() -> None:
-    for mod_name in JOB_MODULES.values():
-        importlib.import_module(mod_name)
-
-
 def get_job_kind(kind: str) -> JobKind:
-    """Resolve a kind, importing its module on first use. An area's own `jobs.py`
-    registration wins over the built-in lazy entry of the same name."""
+    """Resolve a kind, importing its module on first use (a run-time registration of the
+    same name wins)."""
     if kind in _KINDS:
         return _KINDS[kind]
-    area = JOB_MODULES.get(kind.split(".")[0])
-    if area:
-        importlib.import_module(area)
-        if kind in _KINDS:
-            return _KINDS[kind]
     if kind in _LAZY:
         entry = _load_lazy(_LAZY[kind])
         _KINDS[kind] = entry
         return entry
-    known = ", ".join(sorted(list_job_kinds(include_plugins=True)))
+    known = ", ".join(sorted(list_job_kinds()))
     raise UnknownJobKindError("kind", [f"kind: unknown job kind {kind!r} (known: {known})"])
 
 
 def list_job_kinds(*, include_plugins: bool = False) -> dict[str, str]:
-    """Kind names with descriptions. By default no kind's module is imported; with
-    `include_plugins` the `JOB_MODULES` are imported so their kinds show too."""
-    if include_plugins:
-        _import_job_modules()
+    """Kind names with descriptions, from the table alone: no kind's module is imported.
+    `include_plugins` is kept for old callers; every built-in kind is always listed."""
+    del include_plugins
     out = {k: v.description for k, v in _LAZY.items()}
     out.update({k: v.description for k, v in _KINDS.items()})
     return dict(sorted(out.items()))
@@ -258,88 +417,8 @@ def adapt_library_function(
 
 
 def _register_builtins() -> None:
-    register_lazy_kind(
-        "distill.generate",
-        "character.distillation.generate",
-        "GenerationConfig",
-        "generate_dpo_pairs",
-        resource="generate",
-        description="Teacher/student DPO pairs from a constitution",
-        output_name="{persona}_dpo.jsonl",
-    )
-    register_lazy_kind(
-        "distill.train",
-        "character.distillation.train",
-        "TrainingConfig",
-        "run_dpo_training",
-        resource="train",
-        description="LoRA DPO training on generated pairs",
-    )
-    register_lazy_kind(
-        "introspect.generate",
-        "character.introspection.pipeline",
-        "IntrospectionGenerationConfig",
-        "generate_introspection",
-        resource="generate",
-        description="Self-reflection and self-interaction data",
-        output_name="{persona}_introspection.jsonl",
-    )
-    register_lazy_kind(
-        "introspect.train",
-        "character.introspection.pipeline",
-        "SftTrainingConfig",
-        "run_sft_training",
-        resource="train",
-        description="SFT on introspection data on top of the DPO adapter",
-    )
-    register_lazy_kind(
-        "pipeline",
-        "character.pipeline",
-        "PipelineConfig",
-        "run_pipeline",
-        resource="train",
-        description="The whole recipe: distill, train, introspect, train",
-    )
-    register_lazy_kind(
-        "export",
-        "character.export.pipeline",
-        "ExportConfig",
-        "run_export",
-        resource="light",
-        description="Merge / GGUF / Ollama / adapter-only export",
-    )
-    register_lazy_kind(
-        "export.merge",
-        "character.export.merge",
-        "MergeConfig",
-        "merge_adapter",
-        resource="light",
-        description="Merge an adapter into its base (checked by comparing logits)",
-    )
-    register_lazy_kind(
-        "export.gguf",
-        "character.export.gguf_export",
-        "GgufConfig",
-        "write_gguf",
-        resource="light",
-        description="Write a GGUF (and Ollama Modelfile) from a merged model",
-    )
-    register_lazy_kind(
-        "eval.robustness",
-        "character.eval.robustness",
-        "RobustnessConfig",
-        "run_robustness",
-        resource="generate",
-        description="Persona robustness under adversarial prompts",
-    )
-    register_lazy_kind(
-        "eval.classifier",
-        "character.eval.persona_classifier",
-        "ClassifierConfig",
-        "train_classifier",
-        resource="generate",
-        description="Persona classifier (embeddings + scikit-learn)",
-    )
+    for entry in BUILTIN_KINDS:
+        register_lazy_kind(entry)
     from character.jobs import demo
 
     register_job_kind(

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ConfigDict
 
-from character.jobs.registry import JobContext, register_job_kind
+from character.jobs.registry import JobContext
 from character.progress import as_progress
 from character.sources.augment import AugmentConfig, augment_card
 from character.sources.experience import (
@@ -34,7 +34,7 @@ class TranscriptTrainJobConfig(TranscriptTrainConfig):
     classifier_method: str = "auto"
 
 
-def _transcripts(config: TranscriptTrainJobConfig, ctx: JobContext) -> dict[str, Any]:
+def transcripts_train_job(config: TranscriptTrainJobConfig, ctx: JobContext) -> dict[str, Any]:
     config = ctx.with_run_defaults(config)
     train_cfg = TranscriptTrainConfig(
         **config.model_dump(exclude={"evaluate", "classifier_method"})
@@ -70,7 +70,7 @@ def _transcripts(config: TranscriptTrainJobConfig, ctx: JobContext) -> dict[str,
     return result
 
 
-def _experience(config: ExperienceConfig, ctx: JobContext) -> dict[str, Any]:
+def experience_job(config: ExperienceConfig, ctx: JobContext) -> dict[str, Any]:
     updates: dict[str, Any] = {}
     if config.output_path is None:
         updates["output_path"] = ctx.run_dir / "output" / "experience.jsonl"
@@ -90,7 +90,7 @@ def _experience(config: ExperienceConfig, ctx: JobContext) -> dict[str, Any]:
     }
 
 
-def _augment(config: AugmentConfig, ctx: JobContext) -> dict[str, Any]:
+def augment_job(config: AugmentConfig, ctx: JobContext) -> dict[str, Any]:
     variants = augment_card(config, ctx.reporter)
     from character.constitution import resolve_constitution
     from character.sources.augment import augmented_cards_path
@@ -101,27 +101,3 @@ def _augment(config: AugmentConfig, ctx: JobContext) -> dict[str, Any]:
         "from_model": sum(v.origin == "model" for v in variants),
         "artifacts": [{"path": str(out), "type": "file"}],
     }
-
-
-register_job_kind(
-    "sources.transcripts.train",
-    TranscriptTrainJobConfig,
-    _transcripts,
-    resource="train",
-    description="LoRA on one speaker's transcript lines, then held-out perplexity",
-    cooperative_stop=True,
-)
-register_job_kind(
-    "sources.experience",
-    ExperienceConfig,
-    _experience,
-    resource="generate",
-    description="Experience upload: scenes, scripts and protective scenes from a profile",
-)
-register_job_kind(
-    "sources.augment",
-    AugmentConfig,
-    _augment,
-    resource="generate",
-    description="Character-card augmentation (summarize, paraphrase, stylize)",
-)

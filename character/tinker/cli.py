@@ -301,6 +301,6 @@ def standin(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
 ) -> None:
     """Serve the offline stand-in of Tinker on loopback (synthetic losses and samples)."""
-    from character.tinker.standin import serve_forever
+    from character.testing.tinker_standin import serve_forever
 
     serve_forever("127.0.0.1", port)

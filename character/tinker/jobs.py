@@ -1,14 +1,15 @@
-"""Registers the `tinker.train` job kind so Tinker runs are long-lived, resumable jobs."""
+"""The `tinker.train` job function (a row of `character.jobs.registry.BUILTIN_KINDS`), so
+Tinker runs are long-lived, resumable jobs."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from character.jobs.registry import JobContext, register_job_kind
+from character.jobs.registry import JobContext
 from character.tinker.train import TinkerTrainingConfig, run_tinker_training
 
 
-def _run(config: TinkerTrainingConfig, ctx: JobContext) -> dict[str, Any]:
+def tinker_train_job(config: TinkerTrainingConfig, ctx: JobContext) -> dict[str, Any]:
     config = ctx.with_run_defaults(config)
     result = run_tinker_training(config, reporter=ctx.reporter, stop_requested=ctx.stop_requested)
     data = result.model_dump(mode="json")
@@ -18,13 +19,3 @@ def _run(config: TinkerTrainingConfig, ctx: JobContext) -> dict[str, Any]:
         for a in result.artifacts
     ]
     return data
-
-
-register_job_kind(
-    "tinker.train",
-    TinkerTrainingConfig,
-    _run,
-    resource="light",
-    description="LoRA DPO/SFT on Tinker (remote); resumable",
-    cooperative_stop=True,
-)

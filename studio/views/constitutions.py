@@ -19,7 +19,7 @@ from character.constitution import (
     shadow_notice,
 )
 from character.constitution_quality import QualityReport, check_constitution_quality
-from character.LLM import ConstitutionDraft, draft_constitution, template_constitution
+from character.drafting import ConstitutionDraft, draft_constitution, template_constitution
 from character.persona_prompt import persona_conversation
 from studio.common import (
     MAX_UPLOAD_BYTES,

@@ -1,0 +1,152 @@
+"""CLI options generated from a pydantic config: one option per field (nested models as
+`--section-field`), the field's description as help, the model's default shown but not restated.
+
+Why: hand-written typer options restated every default and help line of the config and drifted
+from it (a new field had no option; a changed default differed between the CLI and the library).
+An option left out stays unset, so the config's own default applies.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+
+_SIMPLE = (str, int, float, bool, Path)
+
+
+@dataclass(frozen=True)
+class ConfigOption:
+    """One generated option: the config path it sets (`voice.method`) and its parameter."""
+
+    path: str
+    param: str
+    names: tuple[str, ...]
+    kind: type
+    help: str
+
+
+def _plain_type(annotation: Any) -> type | None:
+    """The click-friendly type of a field: X of `X | None`, str for a Literal of strings; None
+    for anything an option cannot carry (lists, dicts, models)."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _plain_type(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _plain_type(args[0]) if len(args) == 1 else None
+    if origin is Literal:
+        values = typing.get_args(annotation)
+        return str if all(isinstance(v, str) for v in values) else None
+    return annotation if annotation in _SIMPLE else None
+
+
+def _help(info: FieldInfo, annotation: Any) -> str:
+    text = (info.description or "").strip()
+    if typing.get_origin(annotation) is Literal:
+        text += f" One of: {', '.join(map(str, typing.get_args(annotation)))}."
+    default = info.default
+    if default is not PydanticUndefined and default is not None and info.default_factory is None:
+        text += f" (default: {default})"
+    elif info.default_factory is not None:
+        text += " (default: from settings)"
+    return text.strip()
+
+
+def config_options(
+    model: type[BaseModel],
+    *,
+    aliases: dict[str, tuple[str, ...]] | None = None,
+    required: tuple[str, ...] = (),
+    prefix: str = "",
+) -> list[ConfigOption]:
+    """Every field of `model` (and of its nested models) as an option. `aliases` adds older
+    option names per field path (e.g. `pair_count: ("--pairs",)`)."""
+    aliases = aliases or {}
+    out: list[ConfigOption] = []
+    for name, info in model.model_fields.items():
+        path = f"{prefix}{name}"
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            out += config_options(annotation, aliases=aliases, prefix=f"{path}.")
+            continue
+        kind = _plain_type(annotation)
+        if kind is None:
+            raise TypeError(f"{model.__name__}.{name}: {annotation} has no CLI option form")
+        flag = "--" + path.replace(".", "-").replace("_", "-")
+        names = (flag, *aliases.get(path, ()))
+        if kind is bool:
+            names = tuple(f"{n}/--no-{n[2:]}" for n in names[:1]) + names[1:]
+        out.append(
+            ConfigOption(path, path.replace(".", "__"), names, kind, _help(info, annotation))
+        )
+    for path in required:
+        if path not in {o.path for o in out}:
+            raise ValueError(f"required option {path} is not a field of {model.__name__}")
+    return out
+
+
+def config_from_options(
+    model: type[BaseModel], options: list[ConfigOption], values: dict[str, Any]
+) -> BaseModel:
+    """The config from parsed option values; options left out stay unset (model defaults)."""
+    data: dict[str, Any] = {}
+    for opt in options:
+        value = values.get(opt.param)
+        if value is None:
+            continue
+        section, _, name = opt.path.rpartition(".")
+        holder = data
+        for part in filter(None, section.split(".")):
+            holder = holder.setdefault(part, {})
+        holder[name] = value
+    return model.model_validate(data)
+
+
+def config_command(
+    model: type[BaseModel],
+    run: Callable[[BaseModel], None],
+    *,
+    doc: str,
+    aliases: dict[str, tuple[str, ...]] | None = None,
+    required: tuple[str, ...] = (),
+    on_invalid: Callable[[Exception], None],
+) -> Callable[..., None]:
+    """A typer command whose options are `model`'s fields; it validates them into the config
+    (`on_invalid` reports a bad value) and calls `run(config)`."""
+    options = config_options(model, aliases=aliases, required=required)
+
+    def command(**values: Any) -> None:
+        try:
+            config = config_from_options(model, options, values)
+        except ValueError as exc:
+            on_invalid(exc)
+            return
+        run(config)
+
+    params = []
+    for opt in options:
+        is_required = opt.path in required
+        kind: Any = opt.kind if is_required else (opt.kind | None)
+        params.append(
+            inspect.Parameter(
+                opt.param,
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=Annotated[kind, typer.Option(*opt.names, help=opt.help)],
+                default=inspect.Parameter.empty if is_required else None,
+            )
+        )
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__doc__ = doc
+    command.__name__ = "command"
+    command.options = options  # type: ignore[attr-defined]
+    return command

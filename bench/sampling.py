@@ -68,14 +68,18 @@ def bench_local(batch: int, max_new: int, runs: int, backend) -> tuple[float, fl
     return statistics.median(rates), statistics.median(secs)
 
 
-def bench_llamacpp(max_new: int, runs: int, threads: int) -> float | None:
-    """Median tokens/s of llama.cpp on the same GGUF, one conversation at a time (its Python
-    API has no batched sampling), or None when llama-cpp-python is not installed."""
+def bench_llamacpp(max_new: int, runs: int, threads: int) -> tuple[float, str, float] | None:
+    """Median tokens/s of raw llama.cpp on the same GGUF and of the studio's single-stream
+    path (chat, arena, side-by-side, serve: whatever `get_interactive_backend` picks), one
+    conversation at a time with the same prompts and sampling settings. The two alternate run
+    by run, so load from other processes hits both alike. None without llama-cpp-python."""
     try:
         from llama_cpp import Llama
     except ImportError:
         return None
+    from character.backends.base import SamplingParams
     from character.models.embedded import embedded_gguf_path
+    from character.models.registry import get_interactive_backend
 
     llm = Llama(
         model_path=str(embedded_gguf_path()),
@@ -85,12 +89,14 @@ def bench_llamacpp(max_new: int, runs: int, threads: int) -> float | None:
         verbose=False,
         seed=0,
     )
+    backend = get_interactive_backend("smollm2-135m")
     convs = prompts(4)
+    params = SamplingParams(max_new_tokens=max_new, temperature=0.7, top_p=0.95, seed=0)
     llm.create_chat_completion(messages=convs[0], max_tokens=8)  # warm-up
-    rates = []
-    for r in range(runs):
-        tokens = 0
-        start = time.perf_counter()
+    backend.generate([convs[0]], params.model_copy(update={"max_new_tokens": 8}))
+
+    def raw(seed: int) -> float:
+        tokens, start = 0, time.perf_counter()
         for conv in convs:
             out = llm.create_chat_completion(
                 messages=conv,
@@ -98,34 +104,23 @@ def bench_llamacpp(max_new: int, runs: int, threads: int) -> float | None:
                 temperature=0.7,
                 top_p=0.95,
                 repeat_penalty=1.1,
-                seed=r,
+                seed=seed,
             )
             tokens += out["usage"]["completion_tokens"]
-        rates.append(tokens / (time.perf_counter() - start))
-    return statistics.median(rates)
+        return tokens / (time.perf_counter() - start)
 
-
-def bench_interactive(max_new: int, runs: int) -> tuple[str, float]:
-    """Median tokens/s of the studio's single-stream path (chat, arena, side-by-side, serve):
-    whatever `get_interactive_backend` picks for the embedded model, one conversation at a
-    time, with the same prompts and sampling settings as the llama.cpp row."""
-    from character.backends.base import SamplingParams
-    from character.models.registry import get_interactive_backend
-
-    backend = get_interactive_backend("smollm2-135m")
-    engine = type(backend).__name__
-    convs = prompts(4)
-    params = SamplingParams(max_new_tokens=max_new, temperature=0.7, top_p=0.95, seed=0)
-    backend.generate([convs[0]], params.model_copy(update={"max_new_tokens": 8}))  # warm-up
-    rates = []
-    for r in range(runs):
-        tokens = 0
-        start = time.perf_counter()
+    def ours(seed: int) -> float:
+        tokens, start = 0, time.perf_counter()
         for conv in convs:
-            out = backend.generate([conv], params.model_copy(update={"seed": r}))
+            out = backend.generate([conv], params.model_copy(update={"seed": seed}))
             tokens += sum(c.tokens for row in out for c in row)
-        rates.append(tokens / (time.perf_counter() - start))
-    return engine, statistics.median(rates)
+        return tokens / (time.perf_counter() - start)
+
+    raw_rates, our_rates = [], []
+    for r in range(runs):
+        raw_rates.append(raw(r))
+        our_rates.append(ours(r))
+    return statistics.median(raw_rates), type(backend).__name__, statistics.median(our_rates)
 
 
 def contention(max_new: int, runs: int) -> None:
@@ -209,20 +204,20 @@ def main() -> None:
             flush=True,
         )
 
-    cpp = (
+    measured = (
         None if args.skip_llamacpp else bench_llamacpp(args.max_new_tokens, args.runs, hw.cpu_count)
     )
-    if cpp is None:
-        print("llama.cpp: not measured (pip install -e .[llamacpp] to compare)")
+    if measured is None:
+        print("llama.cpp: not measured (make llamacpp to compare)")
     else:
+        cpp, engine, interactive = measured
         print(f"llama.cpp batch=1   {cpp:7.1f} tok/s (same GGUF, Q4_1)")
         for batch, rate in local.items():
             print(f"ratio local/llama.cpp at batch {batch}: {rate / cpp:.2f}")
         best = max(local, key=local.__getitem__)
         print(f"best: batch {best}, ratio {local[best] / cpp:.2f}")
-        engine, rate = bench_interactive(args.max_new_tokens, args.runs)
-        print(f"interactive path ({engine}) batch=1 {rate:7.1f} tok/s")
-        print(f"ratio interactive/llama.cpp at batch 1: {rate / cpp:.2f}")
+        print(f"interactive path ({engine}) batch=1 {interactive:7.1f} tok/s")
+        print(f"ratio interactive/llama.cpp at batch 1: {interactive / cpp:.2f}")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"load_avg_1m at end={load:.1f}")
 

@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.setup-stamp
 PORT   ?= 8501
 
-.PHONY: setup studio test lint format bench clean-cache browser-deps llamacpp
+.PHONY: setup studio test lint format bench clean-cache browser-deps llamacpp demo-persona
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,12 @@ test: setup browser-deps lint
 
 bench: setup
 	$(PY) bench/sampling.py
+
+# A ready-trained demo persona for a class (chat and arena before any training ends): the demo
+# recipe once (~10 min on 2 cores), installed into the model cache as demo:$(DEMO_PERSONA).
+DEMO_PERSONA ?= pirate
+demo-persona: setup
+	$(PY) bench/demo_persona.py --persona $(DEMO_PERSONA)
 
 clean-cache:
 	rm -rf $(HOME)/.cache/open-character

@@ -236,7 +236,12 @@ def install_demo_persona(
         atomic_write_json(staging / MANIFEST, manifest.model_dump(mode="json"))
         if target.exists():
             os.replace(target, old)
-        os.replace(staging, target)
+        try:
+            os.replace(staging, target)
+        except OSError:
+            if old.exists() and not target.exists():
+                os.replace(old, target)  # keep the previous demo rather than none
+            raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)

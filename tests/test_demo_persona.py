@@ -191,6 +191,21 @@ def test_studio_pickers_list_the_demo_and_home_says_how_to_make_it(
     assert not any("make demo-persona" in i.value for i in home.info)
     assert any("ready-trained demo: Pirate" in m.value for m in home.markdown)
 
+    links = [e.proto for e in home.get("page_link")]
+    chat = next(x for x in links if "Chat with the ready-trained demo: Pirate" in x.label)
+    assert "model=demo%3Apirate" in chat.query_string or "model=demo:pirate" in chat.query_string
+
+    # What that link does: Models opens with the demo in the chat picker.
+    from streamlit.testing.v1 import AppTest
+    from studio_pages import APP
+
+    linked = AppTest.from_file(APP, default_timeout=60)
+    linked.query_params["model"] = "demo:pirate"
+    linked.run()
+    linked.switch_page("studio/views/models.py").run()
+    assert not linked.exception, linked.exception
+    assert linked.selectbox(key="mdl_chat_model").value == "demo:pirate"
+
     label = "ready-trained demo: Pirate"
     at = open_page("studio/views/models.py")
     picker = at.selectbox(key="mdl_chat_model")

@@ -9,7 +9,7 @@ PORT   ?= 8501
 CLASSROOM   ?=
 STUDIO_HOST ?= $(if $(CLASSROOM),0.0.0.0,127.0.0.1)
 
-.PHONY: setup studio test lint format bench clean-cache browser-deps llamacpp
+.PHONY: setup studio test lint format bench clean-cache browser-deps llamacpp demo-persona
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,12 @@ test: setup browser-deps lint
 
 bench: setup
 	$(PY) bench/sampling.py
+
+# A ready-trained demo persona for a class (chat and arena before any training ends): the demo
+# recipe once (~10 min on 2 cores), installed into the model cache as demo:$(DEMO_PERSONA).
+DEMO_PERSONA ?= pirate
+demo-persona: setup
+	$(PY) bench/demo_persona.py --persona $(DEMO_PERSONA)
 
 clean-cache:
 	rm -rf $(HOME)/.cache/open-character

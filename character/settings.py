@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     )
     checkpoint_dir: Path | None = Field(default=None, alias="CHARACTER_CHECKPOINT_DIR")
     cache_dir: Path | None = Field(default=None, alias="CHARACTER_CACHE_DIR")
+    demo_personas_dir: Path | None = Field(default=None, alias="CHARACTER_DEMO_PERSONAS_DIR")
 
     teacher_model: str = Field(default=EMBEDDED_MODEL, alias="CHARACTER_TEACHER_MODEL")
     student_model: str = Field(default=EMBEDDED_MODEL, alias="CHARACTER_STUDENT_MODEL")
@@ -76,6 +77,12 @@ class Settings(BaseSettings):
         if self.cache_dir:
             return self.cache_dir
         return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "open-character"
+
+    @property
+    def demo_personas(self) -> Path:
+        """Ready-trained demo personas (`make demo-persona`): in the model cache, like the
+        converted embedded model, so clearing `data/` keeps them and nothing is committed."""
+        return self.demo_personas_dir or self.model_cache / "demo-personas"
 
     @property
     def hand_written(self) -> Path:

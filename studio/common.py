@@ -120,7 +120,7 @@ def model_picker(
     rows = model_rows()
     labels = {
         r["ref"]: r["description"]
-        if r["ref"].startswith("tinker://")
+        if r["ref"].startswith(("tinker://", "demo:"))
         else f"{Path(r['ref']).name} — {r.get('description', '')}"
         for r in rows
     }

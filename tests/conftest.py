@@ -31,6 +31,8 @@ def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("CHARACTER_DATA_PATH", str(tmp_path / "data"))
     monkeypatch.setenv("CHARACTER_CONSTITUTION_PATH", str(REPO / "constitutions"))
+    # A demo persona installed in the real model cache must not show up in every test's pickers.
+    monkeypatch.setenv("CHARACTER_DEMO_PERSONAS_DIR", str(tmp_path / "demo-personas"))
     monkeypatch.chdir(tmp_path)
     get_settings.cache_clear()
     yield

@@ -5,6 +5,7 @@ References:
   embedded default;
 - a local folder: a transformers model, or a PEFT adapter folder (its base is resolved too);
 - the name of an adapter under the checkpoints folder or a run folder's `adapter/`;
+- `demo:<persona>`: the ready-trained demo persona in the model cache (`make demo-persona`);
 - `local:<path>`; `openai:<model>` for any OpenAI-compatible endpoint; `tinker:<model>` or a
   `tinker://` checkpoint path.
 """
@@ -112,6 +113,14 @@ def resolve(ref: str) -> ModelSpec:
         return ModelSpec(ref=ref, kind="tinker", name=ref)
     if low.startswith("tinker:"):
         return ModelSpec(ref=ref, kind="tinker", name=ref.split(":", 1)[1])
+    if low.startswith("demo:"):
+        from character.demo_persona import DemoPersonaError, demo_adapter_for_ref
+
+        try:
+            adapter = demo_adapter_for_ref(ref)
+        except DemoPersonaError as exc:
+            raise UnknownModelError(str(exc)) from None
+        return ModelSpec(ref=ref, kind="local", name=ref, adapter=adapter)
     ref_path = ref.split(":", 1)[1] if low.startswith("local:") else ref
     path = Path(ref_path).expanduser()
     if path.exists():
@@ -296,6 +305,17 @@ def list_models() -> list[dict[str, str]]:
         if meta.exists():
             base = json.loads(meta.read_text(encoding="utf-8")).get("base_model", base)
         rows.append({"ref": str(path), "kind": "local", "description": f"adapter {name} on {base}"})
+    from character.demo_persona import list_demo_personas
+
+    for demo in list_demo_personas():
+        rows.append(
+            {
+                "ref": demo.ref,
+                "kind": "local",
+                "description": f"{demo.label} (made {demo.manifest.made_at[:10]}, "
+                f"{demo.manifest.recipe})",
+            }
+        )
     if s.openai_url() or s.openai_key():
         rows.append(
             {

@@ -26,8 +26,16 @@ def _page() -> None:
         "Take a finished persona out of the studio. Every export is a job and writes a "
         "manifest with its lineage and file hashes; an existing folder is never overwritten."
     )
+    from character.demo_persona import list_demo_personas
+
     adapters = run_safely(known_adapters, "list the adapters") or {}
     made = adapter_name_for(current_model(), adapters)  # the adapter the user just trained
+    # The ready-trained demo persona (make demo-persona), listed after the user's own adapters.
+    demos = run_safely(list_demo_personas, "list the demo personas") or []
+    shown = {d.ref: d.label for d in demos}
+    adapters.update({d.ref: d.adapter_dir for d in demos})
+    if made is None and current_model() in shown:
+        made = current_model()
     export_tab, serve_tab = st.tabs(["Export", "Serve"])
     with export_tab:
         if not adapters:
@@ -38,6 +46,7 @@ def _page() -> None:
                 "Adapter",
                 list(adapters),
                 key="ex_adapter",
+                format_func=lambda n: shown.get(n, n),
                 help="The adapter you trained last is picked for you.",
             )
             from studio.downloads import folder_download
@@ -46,7 +55,7 @@ def _page() -> None:
                 adapters[name],
                 "Download this adapter",
                 key="ex_dl_adapter",
-                file_name=f"{name.replace('/', '-')}-adapter.zip",
+                file_name=f"{name.replace('/', '-').replace(':', '-')}-adapter.zip",
             )
             formats = st.multiselect(
                 "Formats",
@@ -106,7 +115,12 @@ def _page() -> None:
     with serve_tab:
         choices = ["smollm2-135m", *adapters]
         default_option("ex_serve_ref", choices, made)
-        ref = st.selectbox("Model or adapter to serve", choices, key="ex_serve_ref")
+        ref = st.selectbox(
+            "Model or adapter to serve",
+            choices,
+            key="ex_serve_ref",
+            format_func=lambda n: shown.get(n, n),
+        )
         port = st.number_input(
             "Port",
             1024,

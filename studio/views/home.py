@@ -51,4 +51,45 @@ if not view["openai_key_set"]:
         "No key is needed: every step works with the embedded model. Set OPENAI_API_KEY or "
         "LLM_API_KEY in the environment or `.env` to use a bigger model; keys are never shown."
     )
+
+st.subheader("Ready-trained demo")
+from character.demo_persona import MAKE_COMMAND, list_demo_personas  # noqa: E402
+from studio.selection import page_link  # noqa: E402
+
+try:
+    demos = list_demo_personas()
+except OSError:
+    demos = []
+if demos:
+    for demo in demos:
+        st.markdown(
+            f"**{demo.label}** is installed (made {demo.manifest.made_at[:10]} with "
+            f"`{demo.manifest.recipe}`): it is in every model picker as *{demo.label}*, so you "
+            "can show chat and the arena while the class's own training runs."
+        )
+        c1, c2 = st.columns(2)
+        with c1:
+            page_link(
+                "studio/views/models.py",
+                f"Chat with the {demo.label}",
+                ":material/smart_toy:",
+                model=demo.ref,
+                persona=demo.name,
+            )
+        with c2:
+            page_link(
+                "studio/views/arena.py",
+                "Arena: the demo against the prompted base model",
+                ":material/swords:",
+                model=demo.ref,
+                persona=demo.name,
+            )
+else:
+    st.info(
+        "For instructors: no ready-trained demo persona yet. To show chat and the arena before "
+        "any training finishes, run this once in a terminal before class (about 10 to 15 "
+        f"minutes on a laptop CPU):\n\n`{MAKE_COMMAND}`\n\nIt trains the pirate persona with "
+        "the demo recipe and keeps it in the model cache (not in your data folder); it then "
+        "shows up in every model picker as *ready-trained demo: Pirate*."
+    )
 st.caption(f"Data folder: `{s.data_path}` · constitutions: `{s.constitution_path}`")

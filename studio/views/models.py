@@ -40,6 +40,17 @@ for name, path in adapters.items():
             "folder": str(path),
         }
     )
+from character.demo_persona import list_demo_personas  # noqa: E402
+
+for demo in run_safely(list_demo_personas, "list the demo personas") or []:
+    rows.append(
+        {
+            "model": demo.label,
+            "kind": "adapter (ready-trained demo)",
+            "base": demo.manifest.base_model,
+            "folder": str(demo.folder),
+        }
+    )
 st.dataframe(rows, hide_index=True, width="stretch")
 
 made = current_model()  # the adapter the user just trained (or picked last)

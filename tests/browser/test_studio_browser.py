@@ -83,6 +83,9 @@ def _launch_studio(
         **os.environ,
         "CHARACTER_DATA_PATH": str(root / "data"),
         "CHARACTER_CONSTITUTION_PATH": str(root / "constitutions"),
+        # A demo persona installed in this machine's model cache (make demo-persona) would add
+        # a picker entry: the test sees the same studio on every machine.
+        "CHARACTER_DEMO_PERSONAS_DIR": str(root / "demo-personas"),
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
     }
@@ -136,7 +139,13 @@ def _stop_leftover_runs(env: dict[str, str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
+def downloads(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the browser saves downloads (no dialog), so a test can open what a student gets."""
+    return tmp_path_factory.mktemp("downloads")
+
+
+@pytest.fixture(scope="module")
+def browser(downloads: Path) -> Iterator[object]:
     if not (CHROMIUM and DRIVER):
         pytest.skip("chromium and chromedriver are not installed (make browser-deps)")
     from selenium import webdriver
@@ -158,6 +167,14 @@ def browser() -> Iterator[object]:
         "--window-size=1400,1800",
     ):
         opts.add_argument(arg)
+    opts.add_experimental_option(
+        "prefs",
+        {
+            "download.default_directory": str(downloads),
+            "download.prompt_for_download": False,
+            "download.directory_upgrade": True,
+        },
+    )
     driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
     driver.set_page_load_timeout(60)
     try:
@@ -333,6 +350,42 @@ def _progress_text(driver) -> str:  # noqa: ANN001
         return ""
 
 
+def _nav(driver, title: str, ready: str) -> None:  # noqa: ANN001
+    """Open another page from the sidebar, as a student does: unlike a fresh page load, the
+    session (and with it what the student just made and picked) stays."""
+    from selenium.webdriver.common.by import By
+
+    for link in driver.find_elements(By.CSS_SELECTOR, 'a[data-testid="stSidebarNavLink"]'):
+        if link.is_displayed() and link.text.strip().endswith(title):
+            _click(driver, link)
+            _wait_text(driver, ready)
+            _idle(driver)
+            return
+    raise AssertionError(f"no sidebar link {title!r}")
+
+
+def _download(driver, label: str, folder: Path, name: str, timeout: float = 180) -> Path:  # noqa: ANN001
+    """Press the download button whose text contains `label` and wait for the browser to
+    finish saving `name` into `folder`."""
+    from selenium.webdriver.common.by import By
+
+    buttons = [
+        b
+        for b in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stDownloadButton"] button')
+        if label in b.text and b.is_displayed()
+    ]
+    assert buttons, f"no download button {label!r}"
+    _click(driver, buttons[0])
+    target = folder / name
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        partial = list(folder.glob("*.crdownload"))
+        if target.is_file() and not partial:
+            return target
+        time.sleep(0.5)
+    raise AssertionError(f"{name} not downloaded after {timeout:.0f} s: {sorted(folder.iterdir())}")
+
+
 def _click(driver, element) -> None:  # noqa: ANN001
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
     element.click()
@@ -454,9 +507,11 @@ def test_newcomer_designs_previews_trains_and_sees_the_result(studio: str, brows
 def test_newcomer_trains_the_demo_pipeline_and_sees_the_persona(
     training_studio: str,
     browser,  # noqa: ANN001
+    downloads: Path,
 ) -> None:
     """The whole recipe from the launcher with the demo preset: watch it, keep using the studio
-    while it trains, read its result and talk to the finished character."""
+    while it trains, read its result, talk to the finished character, then open the Arena and
+    Export from the sidebar (every picker already on the new persona) and download it."""
     d, studio = browser, training_studio
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -555,3 +610,30 @@ def test_newcomer_trains_the_demo_pipeline_and_sees_the_persona(
     assert reply, "the trained model gave no reply"
     assert "Could not" not in _body(d), _body(d)[-2000:]
     print(f"trained pirate says: {reply[:200]!r}")
+
+    # Arena and Export from the sidebar, no picker touched: both open on the final (SFT)
+    # adapter of the run just made; the arena pits it against the base prompted as the pirate.
+    _nav(d, "Arena", r"System 1 prompt")
+    assert "/sft on" in _select_value(d, "System 1"), _select_value(d, "System 1")
+    assert "no system prompt" in _select_value(d, "System 1 prompt")
+    assert "smollm2-135m" in _select_value(d, "System 2"), _select_value(d, "System 2")
+    assert "pirate" in _select_value(d, "System 2 prompt"), _select_value(d, "System 2 prompt")
+    _shot(d, "26_arena_on_the_new_persona")
+    _nav(d, "Export & serve", r"Download this adapter")
+    adapter = _select_value(d, "Adapter")
+    assert f"{run_id}/sft" in adapter, adapter
+
+    # Download the adapter as a zip, as a student takes it home, and open what arrived.
+    import zipfile
+
+    assert not list(downloads.iterdir()), "the download folder should start empty"
+    _shot(d, "27_export_on_the_new_persona")
+    got = _download(d, "Download this adapter", downloads, f"{run_id}-sft-adapter.zip")
+    assert zipfile.is_zipfile(got), got
+    with zipfile.ZipFile(got) as zf:
+        names = zf.namelist()
+        assert zf.testzip() is None, "a file in the downloaded zip is corrupt"
+        config = json.loads(zf.read("sft/adapter_config.json"))
+    assert "sft/adapter_model.safetensors" in names, names
+    assert config["peft_type"] == "LORA", config
+    print(f"downloaded {got.name}: {got.stat().st_size / 1e6:.1f} MB, {len(names)} files")

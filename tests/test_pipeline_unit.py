@@ -53,7 +53,7 @@ def test_sft_mix_adds_training_chosen_replies_without_system_prompt(tmp_path: Pa
     msgs = row_messages(mixed[1])
     assert [m["role"] for m in msgs] == ["user", "assistant"]  # no system prompt learned
     assert msgs[-1]["content"] == "Ahoy, matey!"
-    assert PRESETS["demo"].sft_with_chosen and not PRESETS["paper"].sft_with_chosen
+    assert not PRESETS["paper"].sft_with_chosen
 
 
 def test_heldout_split_keeps_whole_prompts_apart(tmp_path: Path) -> None:

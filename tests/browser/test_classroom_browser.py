@@ -36,6 +36,7 @@ from .test_studio_browser import (
     _type,
     _wait_text,
     browser,  # noqa: F401 - the shared headless Chromium fixture
+    downloads,  # noqa: F401 - the download folder the browser fixture needs
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 def draft_persona(description: str, folder: Path, seed: int) -> str:
     """Draft a constitution from one line with the embedded model, save it unedited and print
     what the quality check found; returns its persona name."""
-    from character.LLM import draft_constitution
+    from character.drafting import draft_constitution
     from character.settings import EMBEDDED_MODEL
 
     draft = draft_constitution(description, model=EMBEDDED_MODEL, seed=seed)

@@ -20,8 +20,8 @@ class ScalePreset(BaseModel):
 
     `sft_with_chosen` adds the DPO pairs' chosen (teacher, in-voice) replies to the SFT data as
     plain prompt → reply rows with no system prompt. A 135M model gets only ~20 pairs at demo
-    size; DPO alone moves it little, and learning the chosen replies directly is what makes it
-    speak in voice without a persona prompt (context distillation). The published recipe
+    size, and learning the chosen replies directly (context distillation) was expected to make
+    it speak in voice without a persona prompt. The published recipe
     (paper) trains SFT on introspection only. Off by default: measured on pirate at the demo
     preset it did not help (DPO+SFT in voice unprompted 0.58 vs 0.67 without it; pooled
     adversarial retention 0.58 vs 0.71, bench/character_quality.py, 12 held-out prompts).

@@ -302,3 +302,62 @@ def test_example_exchanges_become_earlier_turns_and_are_validated() -> None:
         assert "examples" in str(err) and "assistant" in str(err)
     else:
         raise AssertionError("an empty example answer must be refused")
+
+
+# The package split of character/constitution.py (one module per job)
+
+OLD_MODULE_NAMES = {
+    # every public name the single module `character/constitution.py` defined
+    "NAME_PATTERN",
+    "ConstitutionError",
+    "Trait",
+    "Attributes",
+    "Behaviors",
+    "ExampleExchange",
+    "Constitution",
+    "render_system_prompt",
+    "constitution_from_data",
+    "parse_constitution_text",
+    "load_constitution",
+    "save_constitution",
+    "CONSTITUTION_SUFFIXES",
+    "ConstitutionShadowWarning",
+    "find_constitutions",
+    "list_constitutions",
+    "shadow_notice",
+    "latest_constitution",
+    "resolve_constitution",
+    "write_constitution_text",
+    "TraitChange",
+    "FieldChange",
+    "ConstitutionDiff",
+    "diff_constitutions",
+    "DRAFTS_DIR",
+    "drafts_dir",
+    "list_drafts",
+    "DRAFT_NOTE_SEP",
+    "save_draft",
+    "draft_label",
+}
+
+
+def test_the_package_keeps_every_name_of_the_old_module() -> None:
+    import character.constitution as pkg
+
+    assert set(pkg.__all__) == OLD_MODULE_NAMES
+    missing = [n for n in OLD_MODULE_NAMES if not hasattr(pkg, n)]
+    assert not missing, missing
+    # one object, wherever it is imported from (isinstance checks and except clauses agree)
+    from character.constitution.files import load_constitution
+    from character.constitution.model import Constitution
+
+    assert pkg.Constitution is Constitution and pkg.load_constitution is load_constitution
+
+
+def test_constitution_modules_stay_small() -> None:
+    import character.constitution as pkg
+
+    folder = Path(pkg.__file__).parent
+    sizes = {p.name: len(p.read_text(encoding="utf-8").splitlines()) for p in folder.glob("*.py")}
+    assert {"model.py", "render.py", "files.py", "folder.py", "diff.py", "drafts.py"} <= set(sizes)
+    assert max(sizes.values()) <= 300, sizes

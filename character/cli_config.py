@@ -31,19 +31,30 @@ class ConfigOption:
     path: str
     param: str
     names: tuple[str, ...]
-    kind: type
+    kind: Any
     help: str
 
 
-def _plain_type(annotation: Any) -> type | None:
-    """The click-friendly type of a field: X of `X | None`, str for a Literal of strings; None
-    for anything an option cannot carry (lists, dicts, models)."""
+def _plain_type(annotation: Any) -> Any:
+    """The click-friendly type of a field: X of `X | None`, str for a Literal of strings,
+    `list[X]` for a list or tuple of X and for `X | list[X]` (a repeated option); None for
+    anything an option cannot carry (dicts, models)."""
     origin = typing.get_origin(annotation)
     if origin is Annotated:
         return _plain_type(typing.get_args(annotation)[0])
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        return _plain_type(args[0]) if len(args) == 1 else None
+        if len(args) == 1:
+            return _plain_type(args[0])
+        kinds = [_plain_type(a) for a in args]
+        lists = [k for k in kinds if typing.get_origin(k) is list]
+        if len(lists) == 1 and all(k in (lists[0], *typing.get_args(lists[0])) for k in kinds):
+            return lists[0]
+        return None
+    if origin in (list, tuple):
+        items = [a for a in typing.get_args(annotation) if a is not Ellipsis]
+        item = _plain_type(items[0]) if len(set(items)) == 1 else None
+        return list[item] if item in _SIMPLE else None  # type: ignore[valid-type]
     if origin is Literal:
         values = typing.get_args(annotation)
         return str if all(isinstance(v, str) for v in values) else None
@@ -55,6 +66,10 @@ def _help(info: FieldInfo, annotation: Any) -> str:
     if typing.get_origin(annotation) is Literal:
         text += f" One of: {', '.join(map(str, typing.get_args(annotation)))}."
     default = info.default
+    if typing.get_origin(_plain_type(annotation)) is list:
+        text += " Repeat the option for several values."
+    if isinstance(default, tuple | list):
+        default = ", ".join(map(str, default)) or None
     if default is not PydanticUndefined and default is not None and info.default_factory is None:
         text += f" (default: {default})"
     elif info.default_factory is not None:
@@ -67,31 +82,50 @@ def config_options(
     *,
     aliases: dict[str, tuple[str, ...]] | None = None,
     required: tuple[str, ...] = (),
+    exclude: tuple[str, ...] = (),
     prefix: str = "",
 ) -> list[ConfigOption]:
     """Every field of `model` (and of its nested models) as an option. `aliases` adds older
-    option names per field path (e.g. `pair_count: ("--pairs",)`)."""
+    option names per field path (e.g. `pair_count: ("--pairs",)`); `exclude` names field paths
+    the command sets itself (a run-owned field), which get no option."""
     aliases = aliases or {}
     out: list[ConfigOption] = []
     for name, info in model.model_fields.items():
         path = f"{prefix}{name}"
+        if path in exclude:
+            continue
         annotation = info.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            out += config_options(annotation, aliases=aliases, prefix=f"{path}.")
+            out += config_options(annotation, aliases=aliases, exclude=exclude, prefix=f"{path}.")
             continue
         kind = _plain_type(annotation)
         if kind is None:
             raise TypeError(f"{model.__name__}.{name}: {annotation} has no CLI option form")
         flag = "--" + path.replace(".", "-").replace("_", "-")
         names = (flag, *aliases.get(path, ()))
-        if kind is bool:
-            names = tuple(f"{n}/--no-{n[2:]}" for n in names[:1]) + names[1:]
+        if kind is bool:  # every long name gets its --no- form, as typer gave the old flags
+            names = tuple(f"{n}/--no-{n[2:]}" if n.startswith("--") else n for n in names)
         out.append(
             ConfigOption(path, path.replace(".", "__"), names, kind, _help(info, annotation))
         )
-    for path in required:
-        if path not in {o.path for o in out}:
-            raise ValueError(f"required option {path} is not a field of {model.__name__}")
+    if not prefix:
+        paths = {o.path for o in out}
+        for path in (*required, *aliases):
+            if path not in paths:
+                raise ValueError(f"option for {path} is not a field of {model.__name__}")
+        unknown = [p for p in exclude if p not in _field_paths(model)]
+        if unknown:
+            raise ValueError(f"excluded {unknown} are not fields of {model.__name__}")
+    return out
+
+
+def _field_paths(model: type[BaseModel], prefix: str = "") -> set[str]:
+    out: set[str] = set()
+    for name, info in model.model_fields.items():
+        out.add(f"{prefix}{name}")
+        ann = info.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            out |= _field_paths(ann, f"{prefix}{name}.")
     return out
 
 
@@ -102,8 +136,10 @@ def config_from_options(
     data: dict[str, Any] = {}
     for opt in options:
         value = values.get(opt.param)
-        if value is None:
-            continue
+        if value is None or (isinstance(value, list | tuple) and not value):
+            continue  # left out (a repeated option given no times arrives empty)
+        if isinstance(value, tuple):
+            value = list(value)
         section, _, name = opt.path.rpartition(".")
         holder = data
         for part in filter(None, section.split(".")):
@@ -119,11 +155,13 @@ def config_command(
     doc: str,
     aliases: dict[str, tuple[str, ...]] | None = None,
     required: tuple[str, ...] = (),
+    exclude: tuple[str, ...] = (),
     on_invalid: Callable[[Exception], None],
 ) -> Callable[..., None]:
     """A typer command whose options are `model`'s fields; it validates them into the config
-    (`on_invalid` reports a bad value) and calls `run(config)`."""
-    options = config_options(model, aliases=aliases, required=required)
+    (`on_invalid` reports a bad value) and calls `run(config)`. Fields in `exclude` get no
+    option and keep the model's default."""
+    options = config_options(model, aliases=aliases, required=required, exclude=exclude)
 
     def command(**values: Any) -> None:
         try:

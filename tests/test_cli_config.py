@@ -69,3 +69,136 @@ def test_options_build_the_config_and_bad_values_are_one_clear_line(tmp_path: Pa
     assert "Traceback" not in out.output
     out = CliRunner().invoke(app, ["generate", "--persona", "pirate", "--voice-judge", "nope"])
     assert out.exit_code == 1 and "voice.method" in out.output, out.output
+
+
+# `character distill train`, `character introspect generate|train`: the same generation
+
+TRAINING_COMMANDS = [
+    # (module, command, config class, old flag names that must still work)
+    (
+        "character.distillation.cli",
+        "train",
+        "character.distillation.train:TrainingConfig",
+        ("--dataset", "--gradient-accumulation", "--qlora", "--no-qlora", "--allow-outside-data"),
+    ),
+    (
+        "character.introspection.cli",
+        "generate",
+        "character.introspection.configs:IntrospectionGenerationConfig",
+        ("--output", "--examples", "--interactions", "--truncation", "--allow-outside-data"),
+    ),
+    (
+        "character.introspection.cli",
+        "train",
+        "character.introspection.configs:SftTrainingConfig",
+        ("--dataset", "--load-in-4bit", "--model", "--save-name", "--allow-outside-data"),
+    ),
+]
+
+
+def _load(module: str, name: str):  # noqa: ANN202
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+def _field_info(model: type, path: str):  # noqa: ANN202
+    section, _, name = path.rpartition(".")
+    for part in filter(None, section.split(".")):
+        model = model.model_fields[part].annotation
+    return model.model_fields[name]
+
+
+@pytest.mark.parametrize(("module", "name", "config", "old_flags"), TRAINING_COMMANDS)
+def test_every_config_field_of_the_training_commands_is_an_option(
+    module: str, name: str, config: str, old_flags: tuple[str, ...]
+) -> None:
+    model = _load(*config.split(":"))
+    command = typer.main.get_command(_load(module, "app")).commands[name]  # type: ignore[attr-defined]
+    params = {p.name: p for p in command.params}
+    options = {o.path: o for o in _load(module, name).options}
+    assert set(options) == _field_paths(model)
+    for path, opt in options.items():
+        info = _field_info(model, path)
+        assert info.description, f"{model.__name__}.{path} has no description for its help"
+        assert params[opt.param].help.startswith(info.description.strip()), path
+        default = info.default
+        if isinstance(default, bool | int | float | str) and not isinstance(default, bool):
+            assert f"(default: {default})" in params[opt.param].help, path
+    flags = {f for p in command.params for f in (*p.opts, *p.secondary_opts)}
+    missing = [f for f in old_flags if f not in flags]
+    assert not missing, missing
+
+
+def test_old_and_new_flags_reach_the_training_configs(tmp_path: Path) -> None:
+    """Parsed by click through the generated options, with the commands' own aliases: the old
+    names, repeated options and --no- forms land in the config; what is left out keeps the
+    config's default."""
+    from character.cli_config import config_command
+    from character.distillation.cli import TRAIN_ALIASES
+    from character.distillation.train import TrainingConfig
+    from character.introspection import cli as intro
+    from character.introspection.configs import IntrospectionGenerationConfig, SftTrainingConfig
+
+    seen: list = []
+    app = typer.Typer()
+    for cmd, model, aliases, required in (
+        ("dpo", TrainingConfig, TRAIN_ALIASES, ("dataset_path",)),
+        ("gen", IntrospectionGenerationConfig, intro.GENERATE_ALIASES, ("persona",)),
+        ("sft", SftTrainingConfig, intro.TRAIN_ALIASES, ("dataset_path",)),
+    ):
+        app.command(cmd)(
+            config_command(
+                model,
+                seen.append,
+                doc=cmd,
+                aliases=aliases,
+                required=required,
+                on_invalid=lambda exc: (_ for _ in ()).throw(exc),
+            )
+        )
+    data = tmp_path / "pairs.jsonl"
+    runner = CliRunner()
+    args = ["dpo", "--dataset", str(data), "--gradient-accumulation", "3", "--qlora"]
+    args += ["--target-modules", "q_proj", "--target-modules", "v_proj", "--lora-rank", "8"]
+    assert runner.invoke(app, args).exit_code == 0
+    dpo = seen.pop()
+    assert (dpo.dataset_path, dpo.gradient_accumulation_steps, dpo.load_in_4bit) == (data, 3, True)
+    assert (dpo.target_modules, dpo.lora_rank, dpo.beta) == (["q_proj", "v_proj"], 8, 0.1)
+
+    out = tmp_path / "intro.jsonl"
+    args = ["gen", "--persona", "pirate", "--output", str(out), "--variants", "free"]
+    args += ["--truncation", "trim", "--voice-min-in-voice", "0.4", "--allow-outside-data"]
+    assert runner.invoke(app, args).exit_code == 0
+    gen = seen.pop()
+    assert (gen.output_path, gen.variants, gen.truncation) == (out, ("free",), "trim")
+    assert (gen.voice.min_in_voice, gen.allow_outside_data_dir, gen.examples) == (0.4, True, 500)
+
+    assert runner.invoke(app, ["sft", "--dataset", str(data), "--no-resume"]).exit_code == 0
+    sft = seen.pop()
+    assert (sft.dataset_path, sft.resume, sft.lora_rank) == (data, False, 64)
+    assert "resume" in sft.model_fields_set and "lora_rank" not in sft.model_fields_set
+
+
+def test_bad_values_on_the_real_training_commands_are_one_clear_line(tmp_path: Path) -> None:
+    from character.distillation.cli import app as distill
+    from character.introspection.cli import app as intro
+
+    runner = CliRunner()
+    data = tmp_path / "d.jsonl"
+    out = runner.invoke(distill, ["train", "--dataset", str(data), "--long-pairs", "keep"])
+    assert out.exit_code == 1 and "long_pairs" in out.output and "Traceback" not in out.output
+    out = runner.invoke(intro, ["generate", "--persona", "pirate", "--turns", "0"])
+    assert out.exit_code == 1 and "turns" in out.output, out.output
+    out = runner.invoke(intro, ["train", "--dataset", str(data), "--lora-rank", "0"])
+    assert out.exit_code == 1 and "lora_rank" in out.output, out.output
+
+
+def test_exclude_leaves_a_run_owned_field_without_an_option() -> None:
+    from character.cli_config import config_options
+    from character.distillation.train import TrainingConfig
+
+    paths = {o.path for o in config_options(TrainingConfig, exclude=("output_dir",))}
+    assert "output_dir" not in paths and "save_name" in paths
+    with pytest.raises(ValueError, match="not fields"):
+        config_options(TrainingConfig, exclude=("no_such_field",))

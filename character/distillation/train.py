@@ -39,38 +39,58 @@ class TrainingConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    dataset_path: Path
-    persona: str | None = None
+    dataset_path: Path = Field(description="DPO pairs JSONL (prompt, chosen, rejected).")
+    persona: str | None = Field(
+        default=None, description="Persona name; names the output folder (<persona>-dpo)."
+    )
     model: str = Field(default_factory=_default_model, description="Base model or adapter ref.")
     save_name: SafeName | None = Field(default=None, description="Folder name under checkpoints/.")
     output_dir: Path | None = Field(default=None, description="Overrides checkpoints/save_name.")
     allow_outside_data_dir: bool = allow_outside_field()
-    lora_rank: LoraRank = 32
+    lora_rank: LoraRank = Field(default=32, description="LoRA rank (adapter size).")
     lora_alpha: LoraAlpha | None = Field(default=None, description="Default 2 × rank.")
-    lora_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
-    target_modules: str | list[str] = "all-linear"
-    learning_rate: LearningRate = 1e-4
-    beta: PositiveFinite = Field(default=0.1, le=100)
+    lora_dropout: float = Field(default=0.0, ge=0.0, lt=1.0, description="LoRA dropout.")
+    target_modules: str | list[str] = Field(
+        default="all-linear",
+        description="Layers LoRA adapts: 'all-linear' or names of linear layers (q_proj, ...).",
+    )
+    learning_rate: LearningRate = Field(default=1e-4, description="Peak learning rate.")
+    beta: PositiveFinite = Field(
+        default=0.1, le=100, description="DPO beta: how far the policy may move from the base."
+    )
     nll_weight: NonNegativeFinite = Field(
         default=0.1, le=100, description="NLL on chosen; 0 turns it off."
     )
-    epochs: Epochs = 1.0
-    batch_size: int = Field(default=4, ge=1)
-    gradient_accumulation_steps: int = Field(default=1, ge=1)
-    max_length: int = Field(default=1024, ge=16)
-    long_pairs: Literal["drop", "truncate"] = "drop"
-    max_steps: int | None = Field(default=None, ge=1)
-    warmup_ratio: float = Field(default=0.1, ge=0.0, lt=1.0)
-    min_lr_ratio: float = Field(default=0.1, ge=0.0, le=1.0)
-    weight_decay: NonNegativeFinite = Field(default=0.0, le=10)
-    max_grad_norm: PositiveFinite = 1.0
-    seed: int = 123456
-    save_steps: int = Field(default=50, ge=1)
-    save_total_limit: int = Field(default=2, ge=1)
-    resume: bool = False
+    epochs: Epochs = Field(default=1.0, description="Passes over the data.")
+    batch_size: int = Field(default=4, ge=1, description="Pairs per step.")
+    gradient_accumulation_steps: int = Field(
+        default=1, ge=1, description="Steps per optimizer update."
+    )
+    max_length: int = Field(default=1024, ge=16, description="Max tokens per pair.")
+    long_pairs: Literal["drop", "truncate"] = Field(
+        default="drop", description="Pairs longer than max_length: drop them, or truncate."
+    )
+    max_steps: int | None = Field(default=None, ge=1, description="Stop after N steps.")
+    warmup_ratio: float = Field(
+        default=0.1, ge=0.0, lt=1.0, description="Share of steps spent warming up."
+    )
+    min_lr_ratio: float = Field(
+        default=0.1, ge=0.0, le=1.0, description="Cosine schedule ends at this share of the lr."
+    )
+    weight_decay: NonNegativeFinite = Field(default=0.0, le=10, description="AdamW decay.")
+    max_grad_norm: PositiveFinite = Field(default=1.0, description="Gradient clipping norm.")
+    seed: int = Field(default=123456, description="Training seed.")
+    save_steps: int = Field(default=50, ge=1, description="Checkpoint every N steps.")
+    save_total_limit: int = Field(default=2, ge=1, description="Checkpoints kept on disk.")
+    resume: bool = Field(default=False, description="Continue from the last checkpoint.")
     load_in_4bit: bool = Field(default=False, description="QLoRA: nf4 + double quant, CUDA only.")
-    gradient_checkpointing: bool | None = None
-    skip_bad_lines: bool = False
+    gradient_checkpointing: bool | None = Field(
+        default=None,
+        description="Trade compute for memory; default: on only for models over 1B on a GPU.",
+    )
+    skip_bad_lines: bool = Field(
+        default=False, description="Skip corrupt dataset lines instead of stopping."
+    )
 
     def resolved_output_dir(self) -> Path:
         if self.output_dir is not None:

@@ -35,21 +35,31 @@ class IntrospectionGenerationConfig(BaseModel):
         ge=0,
         description="Self-interaction conversations per variant (default examples // 10).",
     )
-    variants: tuple[str, ...] = ("free", "leading")
     turns: int = Field(default=10, ge=1, le=64, description="Generated turns per conversation.")
-    temperature: float = Field(default=0.7, ge=0.0, le=5.0)
-    top_p: float = Field(default=0.95, gt=0.0, le=1.0)
-    repetition_penalty: float = Field(default=1.1, ge=0.5, le=3.0)
+    variants: tuple[str, ...] = Field(
+        default=("free", "leading"),
+        description="Self-interaction variants: 'free' (open talk) and 'leading' (the persona "
+        "steers the talk to its traits).",
+    )
+    temperature: float = Field(default=0.7, ge=0.0, le=5.0, description="Sampling temperature.")
+    top_p: float = Field(default=0.95, gt=0.0, le=1.0, description="Nucleus sampling mass.")
+    repetition_penalty: float = Field(
+        default=1.1, ge=0.5, le=3.0, description="Penalty on repeated tokens (1 = off)."
+    )
     max_new_tokens: int = Field(default=512, ge=8, description="Per self-reflection.")
     turn_max_new_tokens: int = Field(default=256, ge=8, description="Per self-interaction turn.")
     reflection_max_new_tokens: int = Field(
         default=96, ge=8, description="Per row's private reflection (the `reflection` field)."
     )
-    max_context_chars: int = Field(default=6000, ge=500)
-    seed: int = 123456
-    output_path: Path | None = None
+    max_context_chars: int = Field(
+        default=6000, ge=500, description="Longest conversation kept in the prompt (characters)."
+    )
+    seed: int = Field(default=123456, description="Sampling seed.")
+    output_path: Path | None = Field(
+        default=None, description="Output JSONL (default: under the data folder, by persona)."
+    )
     allow_outside_data_dir: bool = allow_outside_field()
-    resume: bool = False
+    resume: bool = Field(default=False, description="Keep rows already written; skip them.")
     overwrite: bool = Field(default=False, description="Start an existing output file over.")
     save_interval: int = Field(default=16, ge=1, description="Rows per fsync'd flush.")
     batch_size: int = Field(default=16, ge=1, description="Local backend batch size.")
@@ -57,7 +67,9 @@ class IntrospectionGenerationConfig(BaseModel):
         default="drop", description="Cut-off samples: drop them, or trim to the last sentence."
     )
     min_turns: int = Field(default=2, ge=1, description="Fewest kept turns of a conversation.")
-    assistant_name: str | None = None
+    assistant_name: str | None = Field(
+        default=None, description="Name the persona is called by (default: its title)."
+    )
     prompt_style: Literal["auto", "full", "compact"] = Field(
         default="auto",
         description="Persona prompt while generating: full constitution, its voice and traits "
@@ -79,36 +91,55 @@ class SftTrainingConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    dataset_path: Path
-    persona: str | None = None
+    dataset_path: Path = Field(description="Introspection JSONL (TRL messages rows).")
+    persona: str | None = Field(
+        default=None, description="Persona name; names the output folder (<persona>-sft)."
+    )
     model: str | None = Field(
         default=None,
         description="DPO adapter (merged exactly before training), a merged model folder, or a "
         "base model (default: CHARACTER_STUDENT_MODEL).",
     )
-    epochs: Epochs = 1.0
-    max_steps: int | None = Field(default=None, ge=1)
+    epochs: Epochs = Field(default=1.0, description="Passes over the data.")
+    max_steps: int | None = Field(default=None, ge=1, description="Stop after N steps.")
     batch_size: int = Field(default=16, ge=1, description="Effective batch (accumulated).")
-    micro_batch_size: int | None = Field(default=None, ge=1)
-    learning_rate: LearningRate = 5e-5
-    warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
-    min_lr_rate: float = Field(default=0.1, ge=0, le=1)
-    lora_rank: LoraRank = 64
+    micro_batch_size: int | None = Field(
+        default=None, ge=1, description="Rows per forward pass (default: min(batch_size, 4))."
+    )
+    learning_rate: LearningRate = Field(default=5e-5, description="Peak learning rate.")
+    warmup_ratio: float = Field(
+        default=0.1, ge=0, lt=1, description="Share of steps spent warming up."
+    )
+    min_lr_rate: float = Field(
+        default=0.1, ge=0, le=1, description="Cosine schedule ends at this share of the lr."
+    )
+    lora_rank: LoraRank = Field(default=64, description="LoRA rank (adapter size).")
     lora_alpha: LoraAlpha | None = Field(default=None, description="Default 2 × rank.")
-    lora_dropout: float = Field(default=0.0, ge=0, lt=1)
+    lora_dropout: float = Field(default=0.0, ge=0, lt=1, description="LoRA dropout.")
     target_modules: list[str] | None = Field(default=None, description="Default: all linear.")
-    max_length: int = Field(default=1024, ge=16)
-    seed: int = 123456
-    save_steps: int = Field(default=50, ge=1)
-    logging_steps: int = Field(default=1, ge=1)
-    resume: bool = True
-    save_name: SafeName | None = None
-    output_dir: Path | None = None
-    merged_dir: Path | None = None
+    max_length: int = Field(default=1024, ge=16, description="Longest tokenized row.")
+    seed: int = Field(default=123456, description="Training seed.")
+    save_steps: int = Field(default=50, ge=1, description="Checkpoint every N steps.")
+    logging_steps: int = Field(default=1, ge=1, description="Log the loss every N steps.")
+    resume: bool = Field(
+        default=True, description="Continue from the last checkpoint of the output folder."
+    )
+    save_name: SafeName | None = Field(default=None, description="Folder name under checkpoints/.")
+    output_dir: Path | None = Field(default=None, description="Overrides checkpoints/save_name.")
+    merged_dir: Path | None = Field(
+        default=None,
+        description="Where the DPO adapter merged into its base is kept (default: "
+        "<output>/merged-base).",
+    )
     allow_outside_data_dir: bool = allow_outside_field()
-    merge_tolerance: PositiveFinite = 1e-3
-    dtype: str = "auto"
-    load_in_4bit: bool = False
+    merge_tolerance: PositiveFinite = Field(
+        default=1e-3, description="Largest logit difference the verified merge accepts."
+    )
+    dtype: str = Field(
+        default="auto",
+        description="Weights dtype: auto (the hardware's choice), float32, bfloat16, float16.",
+    )
+    load_in_4bit: bool = Field(default=False, description="QLoRA: 4-bit base, CUDA only.")
 
     def resolved_output_dir(self) -> Path:
         if self.output_dir is not None:

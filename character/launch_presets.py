@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import yaml
+from pydantic import BaseModel
 
 from character.jobs.models import JobSpec
 from character.presets import PRESETS as SCALES
@@ -78,40 +79,6 @@ STEP_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 }
 """Knob values per job kind and preset, derived from the recipe's one preset table."""
 
-KNOB_HELP: dict[str, str] = {
-    "pair_count": "How many teacher/student answer pairs to keep. More pairs shape the persona "
-    "more firmly and take longer.",
-    "max_new_tokens": "The longest answer each model may write, in tokens (~¾ of a word each).",
-    "samples_per_prompt": "How many times each prompt is reused with a different sample.",
-    "temperature": "How adventurous the sampling is: 0 is predictable, 1 is varied.",
-    "teacher_model": "The model that answers *with* the persona; its answers are preferred.",
-    "student_model": "The model being trained; its own answers are the ones to move away from.",
-    "epochs": "How many passes over all pairs. One is usually enough.",
-    "max_steps": "Stop after this many training steps (overrides epochs). Handy for demos.",
-    "batch_size": "Pairs per training step. Bigger is smoother but needs more memory.",
-    "learning_rate": "How big each update is. LoRA likes about 1e-4; too high and it forgets.",
-    "beta": "How far the model may drift from the original: lower lets the persona take over "
-    "more, higher keeps it closer to the base model.",
-    "lora_rank": "Size of the small trainable add-on (LoRA). 8-32 is plenty for a persona.",
-    "max_length": "Longest conversation used in training, in tokens; longer ones are cut.",
-    "save_steps": "Save a checkpoint every this many steps, so a stop or crash loses little.",
-    "pairs": "Teacher/student pairs to keep for DPO. More pairs shape the persona more firmly.",
-    "dpo_steps": "DPO training steps (empty: one pass over the pairs).",
-    "dpo_batch": "Pairs per DPO step. Bigger is smoother but needs more memory.",
-    "dpo_rank": "Size of the DPO add-on (LoRA rank).",
-    "dpo_lr": "DPO learning rate: how big each update is.",
-    "dpo_max_length": "Longest DPO conversation in tokens; longer ones are cut.",
-    "reflections": "Self-reflection answers written in character for the SFT stage.",
-    "interactions": "Conversations of the character with itself for the SFT stage.",
-    "sft_steps": "SFT training steps (empty: one pass over the data).",
-    "sft_rank": "Size of the SFT add-on (LoRA rank).",
-    "n": "Count to this number (the smoke job).",
-    "sleep_s": "Seconds per counting step (the smoke job).",
-    "save_interval": "Rows written to disk at a time: a stop or crash loses at most this many.",
-    "template_count": "Generated 'audience × scenario' prompts mixed in with the others.",
-    "allow_cut_off": "Keep answers that hit the length limit (useful with short demo limits).",
-}
-
 KNOB_LABELS: dict[str, str] = {
     "pair_count": "Answer pairs to generate",
     "max_new_tokens": "Longest answer (tokens)",
@@ -154,6 +121,52 @@ KNOB_LABELS: dict[str, str] = {
 
 def knob_label(knob: str) -> str:
     return KNOB_LABELS.get(knob, knob.replace("_", " ").capitalize())
+
+
+def knob_config(kind: str) -> type[BaseModel]:
+    """The typed config of a job kind, from the one job-kind table (an import error of the
+    kind's module surfaces here, loudly)."""
+    from character.jobs.registry import get_job_kind
+
+    return get_job_kind(kind).config_model
+
+
+def knob_field(kind: str, knob: str) -> str:
+    """The config field a launcher knob sets: itself, or for the whole recipe the nested field
+    its flat preset name stands for (`dpo_rank` -> `dpo.lora_rank`)."""
+    if kind == "pipeline":
+        from character.recipe import FLAT_FIELDS
+
+        if knob in FLAT_FIELDS:
+            return FLAT_FIELDS[knob][0]
+    return knob
+
+
+def knob_help(kind: str, knob: str) -> str:
+    """A knob's help: the description of the config field it sets (no second table)."""
+    from character.config_fields import field_help
+
+    return field_help(knob_config(kind), knob_field(kind, knob))
+
+
+def launcher_knobs(kind: str, preset: Preset) -> dict[str, Any]:
+    """The advanced settings the launcher shows for a job kind at a preset, with their values:
+    the preset's sizes, plus the few settings people tune most at the config's own default."""
+    from character.config_fields import field_default
+
+    if kind == "pipeline":
+        return {k: v for k, v in pipeline_preset_values(preset).items() if v is not None}
+    knobs = dict(STEP_PRESETS.get(kind, {}).get(preset, {}))
+    for extra in _TUNED.get(kind, ()):
+        knobs.setdefault(extra, field_default(knob_config(kind), extra))
+    return knobs
+
+
+_TUNED: dict[str, tuple[str, ...]] = {
+    "distill.train": ("learning_rate", "beta"),
+    "distill.generate": ("temperature",),
+}
+"""Settings the launcher shows although no preset sets them."""
 
 
 def plain_config_problems(exc: Exception) -> list[str]:

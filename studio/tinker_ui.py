@@ -63,15 +63,16 @@ def _check(
 
 def render_tinker_launcher() -> None:
     """The Tinker half of the training launcher (the page calls this, then stops)."""
+    from character.config_fields import field_help
     from character.launch_presets import PRESETS, cli_command, spec_yaml
     from character.settings import get_settings
     from character.tinker.launcher import (
-        TINKER_KNOB_HELP,
         TINKER_PRESETS,
         key_status,
         tinker_job_spec,
         training_files,
     )
+    from character.tinker.train import TinkerTrainingConfig
 
     key = key_status()
     url_hint = get_settings().tinker_base_url
@@ -137,7 +138,7 @@ def render_tinker_launcher() -> None:
                     value,
                     format=fmt,
                     key=k,
-                    help=TINKER_KNOB_HELP.get(knob),
+                    help=field_help(TinkerTrainingConfig, knob),
                 )
             else:
                 knobs[knob] = int(
@@ -147,7 +148,7 @@ def render_tinker_launcher() -> None:
                         1_000_000,
                         value,
                         key=k,
-                        help=TINKER_KNOB_HELP.get(knob),
+                        help=field_help(TinkerTrainingConfig, knob),
                     )
                 )
         auto_download = st.checkbox(

@@ -57,13 +57,20 @@ class GenerationConfig(BaseModel):
         default_factory=_default_student,
         description="Student: answers without it (the rejected reply).",
     )
-    pair_count: int = Field(default=500, ge=1, description="Pairs to keep after filtering.")
+    pair_count: int = Field(
+        default=500,
+        ge=1,
+        description="Teacher/student pairs to keep after filtering; more pairs shape the "
+        "persona more firmly and take longer.",
+    )
     temperature: float = Field(default=0.7, ge=0.0, le=5.0, description="Sampling temperature.")
     top_p: float = Field(default=0.95, gt=0.0, le=1.0, description="Nucleus sampling mass.")
     repetition_penalty: float = Field(
         default=1.1, ge=0.5, le=3.0, description="Penalty on repeats."
     )
-    max_new_tokens: int = Field(default=256, ge=1, description="Longest reply in tokens.")
+    max_new_tokens: int = Field(
+        default=256, ge=1, description="Longest reply in tokens (a token is about ¾ of a word)."
+    )
     seed: int = Field(default=123456, description="Seed for prompts and sampling.")
     output_path: Path | None = Field(default=None, description="Default data/distillation/...")
     allow_outside_data_dir: bool = allow_outside_field()
@@ -71,9 +78,20 @@ class GenerationConfig(BaseModel):
         default=False, description="Append to the output, skipping prompts already done."
     )
     overwrite: bool = Field(default=False, description="Start the output file over.")
-    save_interval: int = Field(default=16, ge=1, description="Pairs per batch and per flush.")
-    max_length: int = Field(default=1024, ge=16, description="Token limit per conversation.")
-    samples_per_prompt: int = Field(default=5, ge=1, description="Reuse of a prompt (recipe: 5).")
+    save_interval: int = Field(
+        default=16,
+        ge=1,
+        description="Pairs per batch and per flush to disk: a stop or crash loses at most "
+        "this many.",
+    )
+    max_length: int = Field(
+        default=1024, ge=16, description="Token limit per conversation; longer pairs are dropped."
+    )
+    samples_per_prompt: int = Field(
+        default=5,
+        ge=1,
+        description="Times each prompt is used, each with a new sample (recipe: 5).",
+    )
     include_bank: bool = Field(
         default=True, description="Use the built-in bank of everyday prompts too."
     )

@@ -43,16 +43,6 @@ def _tinker_knobs(p: ScalePreset) -> dict[str, Any]:
 TINKER_PRESETS: dict[str, dict[str, Any]] = {name: _tinker_knobs(p) for name, p in PRESETS.items()}
 """Knob values per preset; every name is a `TinkerTrainingConfig` field."""
 
-TINKER_KNOB_HELP: dict[str, str] = {
-    "max_steps": "Stop after this many training steps (overrides epochs). Handy for demos.",
-    "epochs": "How many passes over the data file. One is usually enough.",
-    "batch_size": "Examples per training step. Tinker runs big batches cheaply.",
-    "lora_rank": "Size of the trainable add-on (LoRA). 8-64 is plenty for a persona.",
-    "learning_rate": "How big each update is. Too high and the model forgets what it knew.",
-    "save_every": "Save a resumable state and a sampler checkpoint every this many steps.",
-    "max_length": "Longest conversation in tokens; longer ones are cut.",
-}
-
 
 class KeyStatus(BaseModel):
     """Whether a Tinker key is usable, in words; never contains the key."""

@@ -65,14 +65,31 @@ class TinkerTrainingConfig(BaseModel):
         description="A Tinker model name.",
         validation_alias=AliasChoices("base_model", "model"),
     )
-    lora_rank: int = Field(default=32, ge=1, le=512)
-    learning_rate: float = Field(default=5e-5, gt=0, le=1.0)
+    lora_rank: int = Field(
+        default=32,
+        ge=1,
+        le=512,
+        description="Size of the trainable add-on (LoRA). 8-64 is plenty for a persona.",
+    )
+    learning_rate: float = Field(
+        default=5e-5,
+        gt=0,
+        le=1.0,
+        description="How big each update is. Too high and the model forgets what it knew.",
+    )
     warmup_ratio: float = Field(default=0.1, ge=0, le=0.5)
     min_lr_ratio: float = Field(default=0.1, ge=0, le=1.0)
     weight_decay: float = Field(default=0.0, ge=0)
     max_grad_norm: float = Field(default=1.0, ge=0)
-    epochs: int = Field(default=1, ge=1, le=100)
-    batch_size: int = Field(default=8, ge=1, le=1024)
+    epochs: int = Field(
+        default=1, ge=1, le=100, description="Passes over the data file. One is usually enough."
+    )
+    batch_size: int = Field(
+        default=8,
+        ge=1,
+        le=1024,
+        description="Examples per training step. Tinker runs big batches cheaply.",
+    )
     beta: float = Field(default=0.1, gt=0, description="DPO temperature.")
     nll_alpha: float = Field(
         default=0.1,
@@ -81,12 +98,19 @@ class TinkerTrainingConfig(BaseModel):
         validation_alias=AliasChoices("nll_alpha", "nll_weight"),
     )
     kl_alpha: float = Field(default=0.001, ge=0, description="DPO: weight of the KL term.")
-    max_steps: int | None = Field(default=None, ge=1)
-    max_length: int = Field(default=2048, ge=16)
+    max_steps: int | None = Field(
+        default=None, ge=1, description="Stop after this many training steps (overrides epochs)."
+    )
+    max_length: int = Field(
+        default=2048, ge=16, description="Longest conversation in tokens; longer ones are cut."
+    )
     output_dir: Path | None = None
     allow_outside_data_dir: bool = allow_outside_field()
     save_every: int = Field(
-        default=20, ge=1, validation_alias=AliasChoices("save_every", "save_steps")
+        default=20,
+        ge=1,
+        validation_alias=AliasChoices("save_every", "save_steps"),
+        description="Save a resumable state and a sampler checkpoint every this many steps.",
     )
     seed: int = 0
     resume: bool = Field(default=False, description="Continue from the last saved state.")

@@ -8,15 +8,14 @@ import streamlit as st
 
 from character.constitution import list_constitutions
 from character.launch_presets import (
-    KNOB_HELP,
     PRESET_HELP,
     PRESETS,
-    STEP_PRESETS,
     build_spec,
     cli_command,
+    knob_help,
     knob_label,
+    launcher_knobs,
     pipeline_config_fields,
-    pipeline_preset_values,
     plain_config_problems,
     spec_yaml,
 )
@@ -109,15 +108,16 @@ if kind == "distill.generate":
     c1, c2 = st.columns(2)
     with c1:
         overrides["teacher_model"] = model_picker(
-            "Teacher model", key="tl_teacher", help=KNOB_HELP["teacher_model"]
+            "Teacher model", key="tl_teacher", help=knob_help(kind, "teacher_model")
         )
     with c2:
         overrides["student_model"] = model_picker(
-            "Student model", key="tl_student", help=KNOB_HELP["student_model"]
+            "Student model", key="tl_student", help=knob_help(kind, "student_model")
         )
 elif kind in ("distill.train", "pipeline"):
-    overrides["model" if kind == "distill.train" else "student_model"] = model_picker(
-        "Model to train", key="tl_model", help=KNOB_HELP["student_model"]
+    model_field = "model" if kind == "distill.train" else "student_model"
+    overrides[model_field] = model_picker(
+        "Model to train", key="tl_model", help=knob_help(kind, model_field)
     )
     if kind == "pipeline" and "student_model" not in (_pipeline_fields() or set()):
         overrides.pop("student_model")
@@ -133,14 +133,7 @@ if kind == "distill.train":
         dataset = files[names.index(pick)]
         overrides["dataset_path"] = str(dataset)
 
-defaults = dict(STEP_PRESETS.get(kind, {}).get(preset, {}))
-if kind == "pipeline":
-    defaults = {k: v for k, v in pipeline_preset_values(preset).items() if v is not None}
-if kind == "distill.train":
-    defaults.setdefault("learning_rate", 1e-4)
-    defaults.setdefault("beta", 0.1)
-if kind == "distill.generate":
-    defaults.setdefault("temperature", 0.7)
+defaults = launcher_knobs(kind, preset)
 with st.expander("Advanced settings"):
     if not defaults:
         st.caption("The preset decides everything for this choice.")
@@ -149,7 +142,7 @@ with st.expander("Advanced settings"):
     for knob, value in defaults.items():
         key = f"tl_{kind}_{preset}_{knob}"
         label = knob_label(knob)
-        help_text = f"{KNOB_HELP.get(knob, '')}\n\nIn the job file: `{knob}`."
+        help_text = f"{knob_help(kind, knob)}\n\nIn the job file: `{knob}`."
         if isinstance(value, bool):
             overrides[knob] = st.checkbox(label, value, key=key, help=help_text)
         elif isinstance(value, int):

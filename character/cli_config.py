@@ -61,20 +61,41 @@ def _plain_type(annotation: Any) -> Any:
     return annotation if annotation in _SIMPLE else None
 
 
-def _help(info: FieldInfo, annotation: Any) -> str:
+_NO_DEFAULT = object()
+
+
+def _help(info: FieldInfo, annotation: Any, section_value: Any = _NO_DEFAULT) -> str:
+    """The description, the allowed values, and the default. `section_value` is the field's
+    value in the default of the section that holds it (`sampling.max_new_tokens` is 120 in
+    RobustnessConfig's sampling default, not SamplingParams' own 256)."""
     text = (info.description or "").strip()
     if typing.get_origin(annotation) is Literal:
         text += f" One of: {', '.join(map(str, typing.get_args(annotation)))}."
-    default = info.default
     if typing.get_origin(_plain_type(annotation)) is list:
         text += " Repeat the option for several values."
+    if section_value is not _NO_DEFAULT:
+        default = section_value
+    elif info.default_factory is not None:
+        default = info.default_factory()  # type: ignore[call-arg]
+        if default and not isinstance(default, list | tuple | dict):
+            return f"{text} (default: from settings)".strip()
+    else:
+        default = info.default
     if isinstance(default, tuple | list):
         default = ", ".join(map(str, default)) or None
-    if default is not PydanticUndefined and default is not None and info.default_factory is None:
+    if default is not PydanticUndefined and default is not None:
         text += f" (default: {default})"
-    elif info.default_factory is not None:
-        text += " (default: from settings)"
     return text.strip()
+
+
+def _section_default(info: FieldInfo) -> BaseModel | None:
+    """The default instance of a nested section, when the field has one."""
+    if isinstance(info.default, BaseModel):
+        return info.default
+    if info.default_factory is not None:
+        value = info.default_factory()  # type: ignore[call-arg]
+        return value if isinstance(value, BaseModel) else None
+    return None
 
 
 def config_options(
@@ -84,6 +105,7 @@ def config_options(
     required: tuple[str, ...] = (),
     exclude: tuple[str, ...] = (),
     prefix: str = "",
+    section: BaseModel | None = None,
 ) -> list[ConfigOption]:
     """Every field of `model` (and of its nested models) as an option. `aliases` adds older
     option names per field path (e.g. `pair_count: ("--pairs",)`); `exclude` names field paths
@@ -96,7 +118,13 @@ def config_options(
             continue
         annotation = info.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            out += config_options(annotation, aliases=aliases, exclude=exclude, prefix=f"{path}.")
+            out += config_options(
+                annotation,
+                aliases=aliases,
+                exclude=exclude,
+                prefix=f"{path}.",
+                section=_section_default(info),
+            )
             continue
         kind = _plain_type(annotation)
         if kind is None:
@@ -105,8 +133,9 @@ def config_options(
         names = (flag, *aliases.get(path, ()))
         if kind is bool:  # every long name gets its --no- form, as typer gave the old flags
             names = tuple(f"{n}/--no-{n[2:]}" if n.startswith("--") else n for n in names)
+        shown = getattr(section, name) if section is not None else _NO_DEFAULT
         out.append(
-            ConfigOption(path, path.replace(".", "__"), names, kind, _help(info, annotation))
+            ConfigOption(path, path.replace(".", "__"), names, kind, _help(info, annotation, shown))
         )
     if not prefix:
         paths = {o.path for o in out}
@@ -132,7 +161,9 @@ def _field_paths(model: type[BaseModel], prefix: str = "") -> set[str]:
 def config_from_options(
     model: type[BaseModel], options: list[ConfigOption], values: dict[str, Any]
 ) -> BaseModel:
-    """The config from parsed option values; options left out stay unset (model defaults)."""
+    """The config from parsed option values; options left out stay unset (model defaults). A
+    nested section given only some options starts from the section's default (what its
+    `default_factory` set), so `--sampling-max-new-tokens 50` keeps that default's seed."""
     data: dict[str, Any] = {}
     for opt in options:
         value = values.get(opt.param)
@@ -141,9 +172,13 @@ def config_from_options(
         if isinstance(value, tuple):
             value = list(value)
         section, _, name = opt.path.rpartition(".")
-        holder = data
+        holder, owner = data, model
         for part in filter(None, section.split(".")):
-            holder = holder.setdefault(part, {})
+            info = owner.model_fields[part]
+            if part not in holder:
+                start = _section_default(info)
+                holder[part] = start.model_dump(exclude_unset=True) if start else {}
+            holder, owner = holder[part], info.annotation
         holder[name] = value
     return model.model_validate(data)
 

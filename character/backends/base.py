@@ -29,11 +29,15 @@ class SamplingParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    temperature: float = Field(default=0.7, ge=0.0, le=5.0)
-    top_p: float = Field(default=0.95, gt=0.0, le=1.0)
-    max_new_tokens: int = Field(default=256, ge=1, le=32768)
-    repetition_penalty: float = Field(default=1.1, ge=0.5, le=3.0)
-    seed: int | None = None
+    temperature: float = Field(
+        default=0.7, ge=0.0, le=5.0, description="Sampling temperature: 0 is predictable."
+    )
+    top_p: float = Field(default=0.95, gt=0.0, le=1.0, description="Nucleus sampling mass.")
+    max_new_tokens: int = Field(default=256, ge=1, le=32768, description="Longest reply in tokens.")
+    repetition_penalty: float = Field(
+        default=1.1, ge=0.5, le=3.0, description="Penalty on repeated tokens (1 = off)."
+    )
+    seed: int | None = Field(default=None, description="Seed for reproducible samples.")
     n: int = Field(default=1, ge=1, le=64, description="Samples per conversation.")
 
 

@@ -7,10 +7,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-from character.cli_support import fail
+from character.cli_config import config_command
+from character.cli_support import error_text, fail
+from character.eval.persona_classifier import ClassifierConfig
+from character.eval.revealed_preferences import RevealedConfig
+from character.eval.robustness import RobustnessConfig
 
 app = typer.Typer(
     help="Evaluate personas: classifier, robustness, revealed preferences, arena.",
@@ -87,50 +92,7 @@ def elo_score(
     )
 
 
-@app.command("classifier")
-def classifier(
-    train: Annotated[list[Path], typer.Option("--train", help="Training JSONL (repeatable).")],
-    eval_path: Annotated[
-        list[Path] | None, typer.Option("--eval", help="Evaluation JSONL (repeatable).")
-    ] = None,
-    output_dir: Annotated[Path | None, typer.Option("--output-dir")] = None,
-    model: Annotated[
-        str | None, typer.Option("--model", help="Local encoder to fine-tune.")
-    ] = None,
-    method: Annotated[str, typer.Option(help="auto, embedding, tfidf or transformer.")] = "auto",
-    persona_labels: Annotated[
-        bool, typer.Option(help="Label in-persona texts by persona.")
-    ] = False,
-    test_size: Annotated[float, typer.Option(help="Held-out share without --eval.")] = 0.2,
-    seed: Annotated[int, typer.Option()] = 0,
-    epochs: Annotated[int, typer.Option(help="Transformer epochs.")] = 3,
-    batch_size: Annotated[int, typer.Option(help="Transformer batch size.")] = 8,
-) -> None:
-    """Train and evaluate a persona classifier on held-out data."""
-    from character.eval.persona_classifier import (
-        ClassifierConfig,
-        ClassifierError,
-        train_classifier,
-    )
-    from character.io import DataFileError
-
-    try:
-        cfg = ClassifierConfig(
-            train_path=train,
-            eval_path=eval_path or None,
-            output_dir=output_dir,
-            method=method,  # type: ignore[arg-type]
-            model_name=model,
-            persona_labels=persona_labels,
-            test_size=test_size,
-            seed=seed,
-            num_epochs=epochs,
-            batch_size=batch_size,
-        )
-        rep = train_classifier(cfg, reporter=_reporter())
-    except (ClassifierError, DataFileError, ValueError) as exc:
-        fail(str(exc))
-        return
+def _show_classifier(rep) -> None:  # noqa: ANN001
     acc = rep.accuracy
     features = rep.embedding_model_used or "TF-IDF words"
     console.print(
@@ -149,50 +111,54 @@ def classifier(
         console.print(f"saved to {rep.output_dir}")
 
 
-@app.command("robustness")
-def robustness(
-    constitution: Annotated[str, typer.Option("--constitution", "-c", help="Persona.")],
-    classifier_dir: Annotated[Path, typer.Option(help="Trained classifier folder.")],
-    adapter: Annotated[
-        list[str] | None, typer.Option("--adapter", help="Adapter ref (repeatable).")
-    ] = None,
-    base_model: Annotated[str, typer.Option(help="Base model ref.")] = "smollm2-135m",
-    target_label: Annotated[str, typer.Option(help="Classifier label meaning in persona.")] = (
-        "in_persona"
-    ),
-    prompts_file: Annotated[Path | None, typer.Option(help="Held-out prompts file.")] = None,
-    max_prompts: Annotated[int, typer.Option()] = 30,
-    training_data: Annotated[
-        list[Path] | None, typer.Option(help="Training files; prompts must not overlap.")
-    ] = None,
-    no_prefill: Annotated[bool, typer.Option("--no-prefill")] = False,
-    max_new_tokens: Annotated[int, typer.Option()] = 120,
-    output_dir: Annotated[Path | None, typer.Option(help="Default <data>/eval/robustness.")] = None,
-) -> None:
-    """Persona retention under adversarial instructions and the prefill attack."""
-    from character.backends.base import SamplingParams
-    from character.eval.robustness import RobustnessConfig, run_robustness
-    from character.settings import get_settings
-
-    output_dir = output_dir or get_settings().data_path / "eval" / "robustness"
+def _classifier(config: ClassifierConfig) -> None:
+    from character.eval.persona_classifier import ClassifierError, train_classifier
+    from character.io import DataFileError
 
     try:
-        rep = run_robustness(
-            RobustnessConfig(
-                constitution=constitution,
-                classifier_dir=classifier_dir,
-                adapters=adapter or [],
-                base_model=base_model,
-                target_label=target_label,
-                prompts_path=prompts_file,
-                max_prompts=max_prompts,
-                training_data=training_data or [],
-                include_prefill=not no_prefill,
-                sampling=SamplingParams(max_new_tokens=max_new_tokens, seed=0),
-                output_dir=output_dir,
-            ),
-            reporter=_reporter(),
-        )
+        rep = train_classifier(config, reporter=_reporter())
+    except (ClassifierError, DataFileError, ValueError) as exc:
+        fail(str(exc))
+        return
+    _show_classifier(rep)
+
+
+CLASSIFIER_ALIASES: dict[str, tuple[str, ...]] = {
+    "train_path": ("--train",),
+    "eval_path": ("--eval",),
+    "model_name": ("--model",),
+    "num_epochs": ("--epochs",),
+}
+"""The option names `eval classifier` had before its options were generated."""
+
+classifier = config_command(
+    ClassifierConfig,
+    _classifier,  # type: ignore[arg-type]
+    doc="Train and evaluate a persona classifier on held-out data.\n\n"
+    "Every option is a field of ClassifierConfig; one left out keeps the config's default.",
+    aliases=CLASSIFIER_ALIASES,
+    required=("train_path",),
+    on_invalid=lambda exc: fail(error_text(exc)),
+)
+app.command("classifier")(classifier)
+
+
+def _with_default_output(config: BaseModel, field: str, path: Path) -> BaseModel:
+    """The command writes its results under the data folder unless told otherwise (the
+    library writes nothing without a path)."""
+    if getattr(config, field) is not None:
+        return config
+    data = config.model_dump(exclude_unset=True)
+    return type(config).model_validate({**data, field: path})
+
+
+def _robustness(config: RobustnessConfig) -> None:
+    from character.eval.robustness import run_robustness
+    from character.settings import get_settings
+
+    out = get_settings().data_path / "eval" / "robustness"
+    try:
+        rep = run_robustness(_with_default_output(config, "output_dir", out), reporter=_reporter())
     except (ValueError, RuntimeError) as exc:
         fail(str(exc))
         return
@@ -210,53 +176,79 @@ def robustness(
         )
 
 
-@app.command("revealed")
-def revealed(
-    model: Annotated[str, typer.Option("--model", "-m")] = "smollm2-135m",
-    prompts: Annotated[
-        list[str] | None, typer.Option("--prompt", help="Prompt (repeatable).")
-    ] = None,
-    prompts_file: Annotated[Path | None, typer.Option()] = None,
-    max_prompts: Annotated[int, typer.Option()] = 50,
-    pairs: Annotated[int, typer.Option(help="Trait pairs per prompt (each in both orders).")] = 1,
-    judge: Annotated[str, typer.Option(help="'embedding' (offline) or a model ref.")] = "embedding",
-    constitution: Annotated[str | None, typer.Option(help="Add as system prompt.")] = None,
-    max_new_tokens: Annotated[int, typer.Option()] = 160,
-    seed: Annotated[int, typer.Option()] = 0,
-    output: Annotated[
-        Path | None, typer.Option(help="Default <data>/eval/revealed_preferences.jsonl.")
-    ] = None,
-) -> None:
-    """Revealed trait preferences: the model picks a trait silently; a judge names it."""
-    from character.backends.base import SamplingParams
-    from character.eval.revealed_preferences import RevealedConfig, run_revealed_preferences
+ROBUSTNESS_ALIASES: dict[str, tuple[str, ...]] = {
+    "constitution": ("-c",),
+    "adapters": ("--adapter",),
+    "prompts": ("--prompt",),
+    "prompts_path": ("--prompts-file",),
+    "suffixes": ("--suffix",),
+    "include_prefill": ("--prefill",),
+    "sampling.max_new_tokens": ("--max-new-tokens",),
+}
+"""The option names `eval robustness` had before its options were generated (`--no-prefill`
+is the `--no-` form of `--prefill`)."""
+
+robustness = config_command(
+    RobustnessConfig,
+    _robustness,  # type: ignore[arg-type]
+    doc="Persona retention under adversarial instructions and the prefill attack.\n\n"
+    "Every option is a field of RobustnessConfig; one left out keeps the config's default "
+    "(output: <data>/eval/robustness).",
+    aliases=ROBUSTNESS_ALIASES,
+    required=("constitution", "classifier_dir"),
+    exclude=("conditions",),  # a list of systems under test: a config file's job
+    on_invalid=lambda exc: fail(error_text(exc)),
+)
+app.command("robustness")(robustness)
+
+
+def _revealed(config: RevealedConfig) -> None:
+    from character.eval.revealed_preferences import run_revealed_preferences
     from character.settings import get_settings
 
-    output = output or get_settings().data_path / "eval" / "revealed_preferences.jsonl"
-
-    try:
-        rep = run_revealed_preferences(
-            RevealedConfig(
-                model=model,
-                prompts=prompts or None,
-                prompts_path=prompts_file,
-                max_prompts=max_prompts,
-                pairs_per_prompt=pairs,
-                judge=judge,
-                constitution=constitution,
-                sampling=SamplingParams(max_new_tokens=max_new_tokens, seed=seed),
-                seed=seed,
-                output_path=output,
-            ),
-            reporter=_reporter(),
+    if config.seed != 0 and config.sampling.seed == 0:
+        # `--seed` seeded the sampling too before the options were generated; it still does
+        # unless a sampling seed is given.
+        config = config.model_copy(
+            update={"sampling": config.sampling.model_copy(update={"seed": config.seed})}
         )
+    out = get_settings().data_path / "eval" / "revealed_preferences.jsonl"
+    config = _with_default_output(config, "output_path", out)  # type: ignore[assignment]
+    try:
+        rep = run_revealed_preferences(config, reporter=_reporter())
     except (ValueError, RuntimeError) as exc:
         fail(str(exc))
         return
-    console.print(f"{rep.n_valid} valid / {rep.n_invalid} invalid judgements; rows in {output}")
+    console.print(
+        f"{rep.n_valid} valid / {rep.n_invalid} invalid judgements; rows in {config.output_path}"
+    )
     if rep.leaderboard:
         board = rep.leaderboard.model_copy(update={"rows": rep.leaderboard.rows[:15]})
         console.print(_board_table(board, "Top traits (Bradley–Terry)"))
+
+
+REVEALED_ALIASES: dict[str, tuple[str, ...]] = {
+    "model": ("-m",),
+    "prompts": ("--prompt",),
+    "prompts_path": ("--prompts-file",),
+    "pairs_per_prompt": ("--pairs",),
+    "traits": ("--trait",),
+    "sampling.max_new_tokens": ("--max-new-tokens",),
+    "output_path": ("--output",),
+}
+"""The option names `eval revealed` had before its options were generated."""
+
+revealed = config_command(
+    RevealedConfig,
+    _revealed,  # type: ignore[arg-type]
+    doc="Revealed trait preferences: the model picks a trait silently; a judge names it.\n\n"
+    "Every option is a field of RevealedConfig; one left out keeps the config's default "
+    "(output: <data>/eval/revealed_preferences.jsonl; --seed also seeds the sampling unless "
+    "--sampling-seed is given).",
+    aliases=REVEALED_ALIASES,
+    on_invalid=lambda exc: fail(error_text(exc)),
+)
+app.command("revealed")(revealed)
 
 
 @arena_app.command("leaderboard")

@@ -156,21 +156,35 @@ class ClassifierConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    train_path: Path | list[Path]
-    eval_path: Path | list[Path] | None = None
-    output_dir: Path | None = None
+    train_path: Path | list[Path] = Field(description="Training JSONL file(s) of labelled texts.")
+    eval_path: Path | list[Path] | None = Field(
+        default=None, description="Evaluation JSONL file(s); without them a share is held out."
+    )
+    output_dir: Path | None = Field(
+        default=None, description="Where the trained classifier is saved (none: not saved)."
+    )
     allow_outside_data_dir: bool = allow_outside_field()
-    method: Method = "auto"
-    model_name: str | None = None
-    persona_labels: bool = False
-    test_size: float = Field(default=0.2, gt=0.0, lt=1.0)
-    seed: int = 0
-    C: float = Field(default=2.0, gt=0)
-    max_iter: int = 2000
-    num_epochs: int = Field(default=3, ge=1)
-    batch_size: int = Field(default=8, ge=1)
-    learning_rate: float = Field(default=5e-5, gt=0)
-    max_length: int = Field(default=256, ge=8)
+    method: Method = Field(
+        default="auto",
+        description="Features: sentence embeddings, TF-IDF words, a fine-tuned transformer, or "
+        "auto (the best available offline).",
+    )
+    model_name: str | None = Field(
+        default=None, description="Local encoder to fine-tune (transformer method)."
+    )
+    persona_labels: bool = Field(
+        default=False, description="Label in-persona texts by persona instead of one label."
+    )
+    test_size: float = Field(
+        default=0.2, gt=0.0, lt=1.0, description="Share held out when no evaluation file is given."
+    )
+    seed: int = Field(default=0, description="Seed for the split and training.")
+    C: float = Field(default=2.0, gt=0, description="Inverse regularization of the linear model.")
+    max_iter: int = Field(default=2000, description="Iterations of the linear model's solver.")
+    num_epochs: int = Field(default=3, ge=1, description="Transformer epochs.")
+    batch_size: int = Field(default=8, ge=1, description="Transformer batch size.")
+    learning_rate: float = Field(default=5e-5, gt=0, description="Transformer learning rate.")
+    max_length: int = Field(default=256, ge=8, description="Transformer tokens per text.")
 
     def train_files(self) -> list[Path]:
         return self.train_path if isinstance(self.train_path, list) else [self.train_path]

@@ -43,25 +43,40 @@ CONDITIONS = {
 class RevealedConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    model: str = EMBEDDED_MODEL
+    model: str = Field(default=EMBEDDED_MODEL, description="Model reference to evaluate.")
     constitution: str | None = Field(
         default=None, description="Add the constitution as system prompt (the prompting baseline)."
     )
-    prompts: list[str] | None = None
-    prompts_path: Path | None = None
-    max_prompts: int | None = Field(default=50, ge=1)
-    pairs_per_prompt: int = Field(default=1, ge=1)
-    both_orders: bool = True
-    traits: list[str] | None = None
-    condition: Literal["feel", "adopt", "random"] = "feel"
-    judge: str = EMBEDDING_JUDGE
-    judge_retries: int = Field(default=2, ge=0)
-    sampling: SamplingParams = Field(
-        default_factory=lambda: SamplingParams(max_new_tokens=160, seed=0)
+    prompts: list[str] | None = Field(
+        default=None, description="Prompts (default: the built-in held-out set)."
     )
-    seed: int = 0
-    bootstrap_rounds: int = Field(default=1000, ge=0)
-    output_path: Path | None = None
+    prompts_path: Path | None = Field(default=None, description="Prompts file.")
+    max_prompts: int | None = Field(default=50, ge=1, description="Prompts used at most.")
+    pairs_per_prompt: int = Field(
+        default=1, ge=1, description="Trait pairs per prompt (each in both orders)."
+    )
+    both_orders: bool = Field(default=True, description="Show each pair in both orders.")
+    traits: list[str] | None = Field(
+        default=None, description="Single-word traits to pick from (default: the built-in list)."
+    )
+    condition: Literal["feel", "adopt", "random"] = Field(
+        default="feel",
+        description="What the model is asked: the trait that feels most like it, the one it "
+        "would adopt, or a random pick (a control).",
+    )
+    judge: str = Field(
+        default=EMBEDDING_JUDGE, description="'embedding' (offline) or a judge model reference."
+    )
+    judge_retries: int = Field(default=2, ge=0, description="Retries of an unreadable verdict.")
+    sampling: SamplingParams = Field(
+        default_factory=lambda: SamplingParams(max_new_tokens=160, seed=0),
+        description="How replies are sampled.",
+    )
+    seed: int = Field(default=0, description="Seed for trait pairs and the bootstrap.")
+    bootstrap_rounds: int = Field(
+        default=1000, ge=0, description="Bootstrap rounds for the 95% intervals."
+    )
+    output_path: Path | None = Field(default=None, description="Rows JSONL (none: not written).")
     allow_outside_data_dir: bool = allow_outside_field()
 
 

@@ -151,32 +151,54 @@ class Condition(BaseModel):
 class RobustnessConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    constitution: str
-    classifier_dir: Path
-    target_label: str = "in_persona"
-    conditions: list[Condition] = Field(default_factory=list)
+    constitution: str = Field(description="Persona name or constitution file.")
+    classifier_dir: Path = Field(description="Trained persona classifier folder.")
+    target_label: str = Field(
+        default="in_persona", description="Classifier label meaning in persona."
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Systems under test (default: the base model with and without the "
+        "constitution prompt).",
+    )
     adapters: list[str] = Field(
         default_factory=list, description="Adapter refs; each becomes a no-system-prompt condition."
     )
-    base_model: str = EMBEDDED_MODEL
-    prompts: list[str] | None = None
-    prompts_path: Path | None = None
-    max_prompts: int | None = Field(default=30, ge=1)
-    suffixes: list[str] | None = None
-    include_prefill: bool = True
+    base_model: str = Field(default=EMBEDDED_MODEL, description="Base model reference.")
+    prompts: list[str] | None = Field(
+        default=None, description="Held-out prompts (default: the built-in set)."
+    )
+    prompts_path: Path | None = Field(default=None, description="Held-out prompts file.")
+    max_prompts: int | None = Field(default=30, ge=1, description="Prompts used at most.")
+    suffixes: list[str] | None = Field(
+        default=None, description="Adversarial instructions to use, by key (default: all)."
+    )
+    include_prefill: bool = Field(
+        default=True, description="Also run the prefill attack (a reply started out of voice)."
+    )
     prompt_style: Literal["full", "compact", "auto"] = Field(
         default="full",
         description="System prompt for prompted conditions: the full constitution (what the "
         "distillation teacher sees), only its voice, or compact for the embedded model.",
     )
-    training_data: list[Path] = Field(default_factory=list)
-    sampling: SamplingParams = Field(
-        default_factory=lambda: SamplingParams(max_new_tokens=120, seed=0)
+    training_data: list[Path] = Field(
+        default_factory=list,
+        description="Training files; evaluation prompts must not overlap with them.",
     )
-    threshold: float = Field(default=0.5, gt=0, lt=1)
-    bootstrap_rounds: int = Field(default=1000, ge=0)
-    seed: int = 0
-    output_dir: Path | None = None
+    sampling: SamplingParams = Field(
+        default_factory=lambda: SamplingParams(max_new_tokens=120, seed=0),
+        description="How replies are sampled.",
+    )
+    threshold: float = Field(
+        default=0.5, gt=0, lt=1, description="Classifier probability counted as in persona."
+    )
+    bootstrap_rounds: int = Field(
+        default=1000, ge=0, description="Bootstrap rounds for the 95% intervals."
+    )
+    seed: int = Field(default=0, description="Seed for the bootstrap.")
+    output_dir: Path | None = Field(
+        default=None, description="Where generations and the report go (none: not written)."
+    )
     allow_outside_data_dir: bool = allow_outside_field()
 
     def resolved_conditions(self) -> list[Condition]:

@@ -7,6 +7,7 @@ registered in `SUBCOMMANDS`; none of them may import torch at import time, so `-
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import sys
 from pathlib import Path
@@ -17,7 +18,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from character.cli_support import fail, note_shadowed_constitution
+from character.cli_config import config_command
+from character.cli_support import error_text, fail, note_shadowed_constitution
+from character.sample import SampleConfig
 
 app = typer.Typer(
     help="Open Character Studio: design a persona, generate data, train, evaluate, export.",
@@ -83,57 +86,16 @@ def models_list() -> None:
     console.print(table)
 
 
-@app.command()
-def sample(
-    prompt: Annotated[str, typer.Argument(help="The user message.")],
-    model: Annotated[str, typer.Option("--model", "-m", help="Model reference.")] = "smollm2-135m",
-    constitution: Annotated[
-        str | None, typer.Option("--constitution", "-c", help="Persona name or file.")
-    ] = None,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.7,
-    top_p: Annotated[float, typer.Option(help="Nucleus sampling mass.")] = 0.95,
-    max_new_tokens: Annotated[int, typer.Option(help="Longest reply in tokens.")] = 200,
-    repetition_penalty: Annotated[float, typer.Option(help="Penalty on repeats.")] = 1.1,
-    seed: Annotated[int | None, typer.Option(help="Seed for reproducible samples.")] = None,
-    n: Annotated[int, typer.Option("-n", help="Number of samples.")] = 1,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    prompt_style: Annotated[
-        str,
-        typer.Option(
-            help="How much of the constitution goes into the system prompt: full, compact (voice "
-            "only), or auto (compact for the embedded 135M model, which loses a long prompt)."
-        ),
-    ] = "auto",
-) -> None:
-    """Sample a reply, optionally with a constitution as the system prompt."""
-    from character.backends.base import BackendError, SamplingParams
-    from character.constitution import ConstitutionError, resolve_constitution
-    from character.models.registry import UnknownModelError, get_interactive_backend
+def _sample(config: SampleConfig, *, as_json: bool = False) -> None:
+    from character.backends.base import BackendError
+    from character.constitution import ConstitutionError
+    from character.models.registry import UnknownModelError
+    from character.sample import sample_replies
 
-    conv: list[dict[str, str]] = []
     try:
-        if constitution:
-            from character.models.registry import prefers_compact_prompt
-
-            if prompt_style not in ("auto", "full", "compact"):
-                raise ValueError(
-                    f"--prompt-style must be auto, full or compact, not {prompt_style!r}"
-                )
-            note_shadowed_constitution(constitution)
-            const = resolve_constitution(constitution)
-            compact = prefers_compact_prompt(model, prompt_style, has_examples=bool(const.examples))
-            conv.extend(const.teacher_messages(compact=compact))
-        conv.append({"role": "user", "content": prompt})
-        backend = get_interactive_backend(model)
-        params = SamplingParams(
-            temperature=temperature,
-            top_p=top_p,
-            max_new_tokens=max_new_tokens,
-            repetition_penalty=repetition_penalty,
-            seed=seed,
-            n=n,
-        )
-        outs = backend.generate([conv], params)[0]
+        if config.constitution:
+            note_shadowed_constitution(config.constitution)
+        outs = sample_replies(config)
     except (ConstitutionError, UnknownModelError, BackendError, ValueError) as exc:
         fail(str(exc))
         return
@@ -141,9 +103,41 @@ def sample(
         console.print_json(json.dumps([o.model_dump() for o in outs]))
         return
     for i, out in enumerate(outs):
-        if n > 1:
+        if config.sampling.n > 1:
             console.rule(f"sample {i + 1}")
         console.print(out.text, highlight=False, markup=False)
+
+
+SAMPLE_ALIASES: dict[str, tuple[str, ...]] = {
+    "model": ("-m",),
+    "constitution": ("-c",),
+    "sampling.temperature": ("--temperature",),
+    "sampling.top_p": ("--top-p",),
+    "sampling.max_new_tokens": ("--max-new-tokens",),
+    "sampling.repetition_penalty": ("--repetition-penalty",),
+    "sampling.seed": ("--seed",),
+    "sampling.n": ("-n",),
+}
+"""The option names `character sample` had before its options were generated."""
+
+sample = config_command(
+    SampleConfig,
+    _sample,
+    doc="Sample a reply, optionally with a constitution as the system prompt.\n\n"
+    "Every option is a field of SampleConfig; one left out keeps the config's default.",
+    aliases=SAMPLE_ALIASES,
+    arguments=("prompt",),
+    extra=(
+        inspect.Parameter(
+            "as_json",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=Annotated[bool, typer.Option("--json", help="Print JSON.")],
+            default=False,
+        ),
+    ),
+    on_invalid=lambda exc: fail(error_text(exc)),
+)
+app.command("sample")(sample)
 
 
 @constitution_app.command("validate")

@@ -185,18 +185,25 @@ def config_from_options(
 
 def config_command(
     model: type[BaseModel],
-    run: Callable[[BaseModel], None],
+    run: Callable[..., None],
     *,
     doc: str,
     aliases: dict[str, tuple[str, ...]] | None = None,
     required: tuple[str, ...] = (),
     exclude: tuple[str, ...] = (),
+    arguments: tuple[str, ...] = (),
+    extra: tuple[inspect.Parameter, ...] = (),
     on_invalid: Callable[[Exception], None],
 ) -> Callable[..., None]:
     """A typer command whose options are `model`'s fields; it validates them into the config
     (`on_invalid` reports a bad value) and calls `run(config)`. Fields in `exclude` get no
-    option and keep the model's default."""
-    options = config_options(model, aliases=aliases, required=required, exclude=exclude)
+    option and keep the model's default; fields in `arguments` are positional (required)
+    arguments instead of options. `extra` adds parameters that are not config fields (how to
+    print the result); their values reach `run` as keyword arguments."""
+    options = config_options(
+        model, aliases=aliases, required=(*required, *arguments), exclude=exclude
+    )
+    extra_names = [p.name for p in extra]
 
     def command(**values: Any) -> None:
         try:
@@ -204,20 +211,26 @@ def config_command(
         except ValueError as exc:
             on_invalid(exc)
             return
-        run(config)
+        run(config, **{name: values[name] for name in extra_names})
 
     params = []
     for opt in options:
-        is_required = opt.path in required
+        is_required = opt.path in required or opt.path in arguments
         kind: Any = opt.kind if is_required else (opt.kind | None)
+        spec: Any = (
+            typer.Argument(help=opt.help)
+            if opt.path in arguments
+            else typer.Option(*opt.names, help=opt.help)
+        )
         params.append(
             inspect.Parameter(
                 opt.param,
                 inspect.Parameter.KEYWORD_ONLY,
-                annotation=Annotated[kind, typer.Option(*opt.names, help=opt.help)],
+                annotation=Annotated[kind, spec],
                 default=inspect.Parameter.empty if is_required else None,
             )
         )
+    params += [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in extra]
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__doc__ = doc
     command.__name__ = "command"

@@ -111,6 +111,12 @@ TRAINING_COMMANDS = [
         "character.eval.revealed_preferences:RevealedConfig",
         ("-m", "--prompt", "--prompts-file", "--pairs", "--judge", "--max-new-tokens", "--output"),
     ),
+    (
+        "character.cli",
+        "sample",
+        "character.sample:SampleConfig",
+        ("-m", "-c", "--temperature", "--top-p", "--max-new-tokens", "--seed", "-n", "--json"),
+    ),
 ]
 
 EXCLUDED = {"character.eval.cli:robustness": {"conditions"}}
@@ -282,3 +288,40 @@ def test_eval_commands_keep_their_old_flags_and_section_defaults(tmp_path: Path)
 
     helps = {p.name: p.help for p in typer.main.get_command(app).commands["rob"].params}
     assert "(default: 120)" in helps["sampling__max_new_tokens"]
+
+
+def test_sample_takes_the_prompt_as_an_argument_and_prints_json_on_request() -> None:
+    """`character sample PROMPT` through the generated command: the positional prompt, old
+    sampling flags and the non-config `--json` reach the run function."""
+    from character.cli import SAMPLE_ALIASES
+    from character.cli_config import config_command
+    from character.sample import SampleConfig
+
+    seen: list = []
+    app = typer.Typer()
+    app.command("s")(
+        config_command(
+            SampleConfig,
+            lambda config, as_json: seen.append((config, as_json)),
+            doc="s",
+            aliases=SAMPLE_ALIASES,
+            arguments=("prompt",),
+            extra=(
+                __import__("inspect").Parameter(
+                    "as_json",
+                    __import__("inspect").Parameter.KEYWORD_ONLY,
+                    annotation=__import__("typing").Annotated[bool, typer.Option("--json")],
+                    default=False,
+                ),
+            ),
+            on_invalid=lambda exc: (_ for _ in ()).throw(exc),
+        )
+    )
+    # one command: typer runs it as the app itself (no command name)
+    args = ["-c", "pirate", "How are you?", "--seed", "1", "-n", "2", "--json"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    config, as_json = seen.pop()
+    assert (config.prompt, config.constitution, as_json) == ("How are you?", "pirate", True)
+    assert (config.sampling.seed, config.sampling.n, config.sampling.max_new_tokens) == (1, 2, 200)
+    assert CliRunner().invoke(app, []).exit_code == 2  # the prompt is required

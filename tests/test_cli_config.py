@@ -286,6 +286,11 @@ def test_eval_commands_keep_their_old_flags_and_section_defaults(tmp_path: Path)
     assert (rev.model, rev.pairs_per_prompt, rev.prompts) == ("m", 3, ["hi"])
     assert rev.sampling.max_new_tokens == 160
 
+    assert runner.invoke(app, ["rev", "--seed", "7"]).exit_code == 0
+    assert cli.seed_sampling_too(seen.pop()).sampling.seed == 7  # as the old --seed did
+    assert runner.invoke(app, ["rev", "--seed", "7", "--sampling-seed", "3"]).exit_code == 0
+    assert cli.seed_sampling_too(seen.pop()).sampling.seed == 3
+
     helps = {p.name: p.help for p in typer.main.get_command(app).commands["rob"].params}
     assert "(default: 120)" in helps["sampling__max_new_tokens"]
 

@@ -202,16 +202,20 @@ robustness = config_command(
 app.command("robustness")(robustness)
 
 
+def seed_sampling_too(config: RevealedConfig) -> RevealedConfig:
+    """`--seed` seeded the sampling too before the options were generated; it still does
+    unless a sampling seed other than the default 0 is given."""
+    if config.seed == 0 or config.sampling.seed != 0:
+        return config
+    sampling = config.sampling.model_copy(update={"seed": config.seed})
+    return config.model_copy(update={"sampling": sampling})
+
+
 def _revealed(config: RevealedConfig) -> None:
     from character.eval.revealed_preferences import run_revealed_preferences
     from character.settings import get_settings
 
-    if config.seed != 0 and config.sampling.seed == 0:
-        # `--seed` seeded the sampling too before the options were generated; it still does
-        # unless a sampling seed is given.
-        config = config.model_copy(
-            update={"sampling": config.sampling.model_copy(update={"seed": config.seed})}
-        )
+    config = seed_sampling_too(config)
     out = get_settings().data_path / "eval" / "revealed_preferences.jsonl"
     config = _with_default_output(config, "output_path", out)  # type: ignore[assignment]
     try:

@@ -384,6 +384,10 @@ def class_standings(
     return ClassStandings(rows=rows, n_votes=len(votes), n_voters=voters, notes=notes)
 
 
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
 def standings_figure(standings: ClassStandings, *, font_size: int = 22):  # noqa: ANN201
     """A horizontal Plotly bar chart of the class standings with 95% intervals, in type
     large enough for a projector. Bars start at 1000 (the class average); a contestant
@@ -392,6 +396,9 @@ def standings_figure(standings: ClassStandings, *, font_size: int = 22):  # noqa
 
     rows = list(reversed(standings.rows))  # best on top
     base = 1000.0
+    lo = min([base, *(min(r.lower, r.rating) for r in rows)])
+    hi = max([base, *(max(r.upper, r.rating) for r in rows)])
+    pad = max(40.0, 0.08 * (hi - lo))
     fig = go.Figure(
         go.Bar(
             x=[r.rating - base for r in rows],
@@ -399,25 +406,35 @@ def standings_figure(standings: ClassStandings, *, font_size: int = 22):  # noqa
             y=[r.label for r in rows],
             orientation="h",
             text=[f"{r.rating:.0f}" for r in rows],
-            textposition="outside",
+            textposition="inside",
+            insidetextanchor="middle",
+            cliponaxis=False,
             error_x={
                 "type": "data",
                 "symmetric": False,
                 "array": [r.upper - r.rating if r.interval_ready else 0 for r in rows],
                 "arrayminus": [r.rating - r.lower if r.interval_ready else 0 for r in rows],
                 "thickness": 3,
-                "width": 10,
+                "width": 12,
             },
             hovertext=[
                 f"{r.games} games: {r.wins:g} won, {r.losses:g} lost, {r.ties} ties" for r in rows
             ],
         )
     )
+    votes = _count(standings.n_votes, "vote", "votes")
+    people = _count(standings.n_voters, "person", "people")
     fig.update_layout(
-        title=f"Class arena: {standings.n_votes} votes from {standings.n_voters} people",
-        xaxis_title="rating (1000 = class average; bars show 95% intervals)",
+        title={"text": f"Class arena: {votes} from {people}", "font": {"size": font_size + 6}},
         font={"size": font_size},
-        height=180 + 70 * max(1, len(rows)),
-        margin={"l": 20, "r": 40},
+        height=200 + 80 * max(1, len(rows)),
+        margin={"l": 20, "r": 40, "t": 80},
     )
+    fig.update_xaxes(
+        title={"text": "rating (1000 = class average; whiskers: 95% intervals)"},
+        title_font={"size": font_size},
+        tickfont={"size": font_size},
+        range=[lo - pad, hi + pad],
+    )
+    fig.update_yaxes(tickfont={"size": font_size}, automargin=True)
     return fig

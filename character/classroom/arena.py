@@ -162,7 +162,7 @@ def _entry_contestants(
                 entry_id=entry.entry_id,
                 owner=entry.owner,
                 mode="prompted",
-                label=f"{who} (base model + persona prompt)",
+                label=f"{who} (prompted)",
                 model=base,
                 system_file=persona,
             )
@@ -431,7 +431,7 @@ def standings_figure(standings: ClassStandings, *, font_size: int = 22):  # noqa
         margin={"l": 20, "r": 40, "t": 80},
     )
     fig.update_xaxes(
-        title={"text": "rating (1000 = class average; whiskers: 95% intervals)"},
+        title={"text": "rating (1000 = class average)"},
         title_font={"size": font_size},
         tickfont={"size": font_size},
         range=[lo - pad, hi + pad],

@@ -89,7 +89,9 @@ if board is not None:
         st.caption(
             "Ratings on the Elo scale (1000 is the class average). The bar's whiskers are the "
             "95% interval: where the rating would likely land with many more votes. A system "
-            "needs a few games before its interval is drawn."
+            "needs a few games before its interval is drawn. '(trained)' is a classmate's "
+            "trained model answering with no instructions; '(prompted)' is the untrained base "
+            "model told to play the persona."
         )
     for note in board.notes[:3]:
         st.info(note)

@@ -201,6 +201,11 @@ def test_two_students_have_separate_workspaces_and_cannot_open_each_others_runs(
     driver.get(url)
     _sign_in(driver, CLASS_CODE, "Bob", "8765")
     _wait_text(driver, "classroom/users/bob")
+    # a reload keeps him signed in: a signed, expiring token rides in the address
+    assert "s=" in driver.current_url
+    driver.refresh()
+    _wait_text(driver, "Signed in as")
+    _wait_text(driver, "classroom/users/bob")
     _nav(driver, "Runs")
     _wait_text(driver, "No runs yet")
     # the run list refreshes itself every 3 s in a fresh server thread: it must still read
@@ -250,6 +255,9 @@ def test_two_students_have_separate_workspaces_and_cannot_open_each_others_runs(
     assert "Alice's beekeeper" in _body(driver) and "Bob's beekeeper" in _body(driver)
     assert not _button(driver, "B is better").is_enabled()  # one vote per battle
     _shot(driver, "classroom_08_class_arena_voted")
+    driver.refresh()  # still Bob, still on the class arena, after a reload
+    _wait_text(driver, r"Signed in as\s+Bob")
+    _wait_text(driver, "2 systems from the class gallery")
     votes = list((class_dir / "arena" / "votes").glob("*.jsonl"))
     assert len(votes) == 1 and "bob" not in votes[0].name
 

@@ -132,13 +132,17 @@ def _nav(driver, title: str) -> None:  # noqa: ANN001
     raise AssertionError(f"no sidebar link {title!r}: {_body(driver)[:500]}")
 
 
-def _visible_text(driver, text: str):  # noqa: ANN001, ANN202
+def _visible_text(driver, text: str, timeout: float = 20):  # noqa: ANN001, ANN202
+    """An element showing exactly `text`, once the rerun that draws it has drawn it."""
     from selenium.webdriver.common.by import By
 
-    for el in driver.find_elements(By.XPATH, f"//*[normalize-space(text())='{text}']"):
-        if el.is_displayed():
-            return el
-    raise AssertionError(f"no visible {text!r}")
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for el in driver.find_elements(By.XPATH, f"//*[normalize-space(text())='{text}']"):
+            if el.is_displayed():
+                return el
+        time.sleep(0.3)
+    raise AssertionError(f"no visible {text!r} after {timeout} s")
 
 
 def _seed_finished_run(data_path: Path, title: str) -> str:
@@ -282,6 +286,7 @@ def test_two_students_have_separate_workspaces_and_cannot_open_each_others_runs(
     _nav(driver, "Projector")
     _wait_text(driver, "Alice: Alice counts bees")
     _wait_text(driver, "succeeded")
+    _idle(driver)
     _shot(driver, "classroom_10_projector")
     _click(driver, _visible_text(driver, "Side by side with another run"))
     _wait_text(driver, "Bob: Bob counts ants")

@@ -86,19 +86,19 @@ def _resume_from_token() -> ClassSession | None:
         del st.query_params[TOKEN_PARAM]
         st.session_state["class_token_problem"] = str(exc)
         return None
-    _remember(session, workspace)
+    _remember(session, workspace, token)
     return session
 
 
-def _remember(session: ClassSession, workspace: Settings | None) -> None:
+def _remember(session: ClassSession, workspace: Settings | None, token: str | None = None) -> None:
+    """Keep the signed-in session for this browser tab; a student also gets a token (a new
+    one at sign-in, the address's own one after a reload) so the next reload signs them in."""
     from character.classroom.tokens import issue_token
 
     st.session_state[SESSION] = session
     st.session_state[WORKSPACE] = workspace
     if not session.is_instructor:
-        st.session_state[TOKEN] = st.query_params.get(TOKEN_PARAM) or issue_token(
-            class_dir(), session
-        )
+        st.session_state[TOKEN] = token or issue_token(class_dir(), session)
 
 
 def sign_in_form() -> None:

@@ -38,6 +38,7 @@ CLASS_VIEWS = [
     ("class_overview.py", "Class overview", "groups", "instructor"),
     ("projector.py", "Projector", "co_present", "instructor"),
     ("gallery.py", "Class gallery", "photo_library", "everyone"),
+    ("class_arena.py", "Class arena", "how_to_vote", "student"),
 ]
 
 # A link from another page carries its targets (`?persona=...&model=...`): adopt them before
@@ -59,7 +60,9 @@ else:
     )
 
     session = enter_classroom()
-    wanted = {"instructor", "everyone"} if session and session.is_instructor else {"everyone"}
+    wanted = (
+        {"instructor", "everyone"} if session and session.is_instructor else {"student", "everyone"}
+    )
     class_pages = [
         st.Page(f"studio/views/{file}", title=title, icon=f":material/{icon}:")
         for file, title, icon, who in CLASS_VIEWS

@@ -109,9 +109,42 @@ def _inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
+CONFINED_MESSAGE = (
+    "is not allowed here: in a class workspace every output stays inside your own folder, so "
+    "'allow outside data folder' (allow_outside_data_dir) cannot be turned on. Remove it from "
+    "the config and choose a path inside your workspace."
+)
+
+
+def confined() -> bool:
+    """Are outputs confined to the data folder whatever a config says (a classroom student)?"""
+    from character.settings import get_settings
+
+    return get_settings().confined_workspace
+
+
+def allow_outside_settings(data: Any, where: str = "config") -> list[str]:
+    """Where a raw config (nested dicts and lists, as read from a file or a form) turns on
+    `allow_outside_data_dir`: 'config.dpo.allow_outside_data_dir', ..."""
+    found: list[str] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            here = f"{where}.{key}"
+            if key == ALLOW_FIELD and value not in (False, None, 0, "", "false", "False", "0"):
+                found.append(here)
+            else:
+                found.extend(allow_outside_settings(value, here))
+    elif isinstance(data, (list, tuple)):
+        for n, value in enumerate(data):
+            found.extend(allow_outside_settings(value, f"{where}.{n + 1}"))
+    return found
+
+
 def check_location(path: Path | str, field: str, *, allow_outside: bool = False) -> Path:
     """The absolute path, after refusing one outside the allowed roots (symlinks resolved)."""
     resolved = Path(path).expanduser().resolve()
+    if allow_outside and confined():
+        raise OutputPathError(ALLOW_FIELD, resolved, CONFINED_MESSAGE)
     if allow_outside:
         return resolved
     roots = allowed_roots()

@@ -64,6 +64,12 @@ class Settings(BaseSettings):
         description="Engine for single-stream chat: llama.cpp when installed and the model "
         "has a GGUF (auto), always llama.cpp, or always transformers (hf).",
     )
+    confined_workspace: bool = Field(
+        default=False,
+        alias="CHARACTER_CONFINED_WORKSPACE",
+        description="Outputs may never leave the data folder: a job config that sets "
+        "allow_outside_data_dir is refused (on for classroom students).",
+    )
     request_timeout_s: float = Field(default=60.0, alias="CHARACTER_REQUEST_TIMEOUT")
     max_concurrency: int = Field(default=4, alias="CHARACTER_MAX_CONCURRENCY")
 
@@ -163,7 +169,12 @@ def settings_overridden() -> bool:
     return get_settings() is not process_settings()
 
 
-WORKSPACE_ENV = ("CHARACTER_DATA_PATH", "CHARACTER_CONSTITUTION_PATH", "CHARACTER_CHECKPOINT_DIR")
+WORKSPACE_ENV = (
+    "CHARACTER_DATA_PATH",
+    "CHARACTER_CONSTITUTION_PATH",
+    "CHARACTER_CHECKPOINT_DIR",
+    "CHARACTER_CONFINED_WORKSPACE",
+)
 """The variables that carry a workspace's folders to a worker process (never a secret)."""
 
 
@@ -174,4 +185,6 @@ def workspace_env(settings: Settings) -> dict[str, str]:
         "CHARACTER_CONSTITUTION_PATH": str(Path(settings.constitution_path).resolve()),
     }
     env["CHARACTER_CHECKPOINT_DIR"] = str(Path(settings.checkpoints).resolve())
+    if settings.confined_workspace:  # the worker stays confined too
+        env["CHARACTER_CONFINED_WORKSPACE"] = "1"
     return env

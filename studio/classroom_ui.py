@@ -28,6 +28,10 @@ from character.settings import (
 
 SESSION = "class_session"
 WORKSPACE = "class_workspace_settings"
+TOKEN = "class_token"
+TOKEN_PARAM = "s"
+"""A student's signed sign-in token rides in the address (`?s=...`) so a reload keeps them
+signed in. Not the instructor's: the projector shows the address bar to the whole room."""
 
 
 def classroom_mode() -> bool:
@@ -60,9 +64,41 @@ def enter_classroom() -> ClassSession | None:
     cfg = load_classroom(class_dir())
     activate_shared_queue(class_dir(), cfg)
     set_settings_provider(_session_workspace)
-    session = current_session()
+    session = current_session() or _resume_from_token()
     set_settings_override(st.session_state.get(WORKSPACE) if session else None)
+    if session is not None and st.session_state.get(TOKEN):
+        # a page switch drops the address's parameters: put the token back for a reload
+        st.query_params[TOKEN_PARAM] = st.session_state[TOKEN]
     return session
+
+
+def _resume_from_token() -> ClassSession | None:
+    """After a reload: sign the student back in from the token in the address, if valid."""
+    from character.classroom.tokens import session_from_token
+
+    token = st.query_params.get(TOKEN_PARAM)
+    if not token:
+        return None
+    try:
+        session = session_from_token(class_dir(), token)
+        workspace = session_settings(class_dir(), session)
+    except ClassroomError as exc:
+        del st.query_params[TOKEN_PARAM]
+        st.session_state["class_token_problem"] = str(exc)
+        return None
+    _remember(session, workspace, token)
+    return session
+
+
+def _remember(session: ClassSession, workspace: Settings | None, token: str | None = None) -> None:
+    """Keep the signed-in session for this browser tab; a student also gets a token (a new
+    one at sign-in, the address's own one after a reload) so the next reload signs them in."""
+    from character.classroom.tokens import issue_token
+
+    st.session_state[SESSION] = session
+    st.session_state[WORKSPACE] = workspace
+    if not session.is_instructor:
+        st.session_state[TOKEN] = token or issue_token(class_dir(), session)
 
 
 def sign_in_form() -> None:
@@ -72,6 +108,9 @@ def sign_in_form() -> None:
         "Type the class code from the board, your name and a PIN. The first time, the PIN "
         "you choose keeps your workspace yours; type the same one each time after."
     )
+    problem = st.session_state.pop("class_token_problem", None)
+    if problem:
+        st.info(problem)
     with st.form("class_sign_in"):
         code = st.text_input("Class code", type="password", help="On the board.")
         name = st.text_input("Your name", max_chars=40, help="How the class sees you.")
@@ -86,14 +125,15 @@ def sign_in_form() -> None:
     except (ClassroomError, ValidationError) as exc:
         st.error(str(exc))
         return
-    st.session_state[SESSION] = session
-    st.session_state[WORKSPACE] = workspace
+    _remember(session, workspace)
     st.rerun()
 
 
 def sign_out() -> None:
     for key in list(st.session_state.keys()):
         del st.session_state[key]
+    if TOKEN_PARAM in st.query_params:
+        del st.query_params[TOKEN_PARAM]
     set_settings_override(None)
 
 

@@ -7,11 +7,17 @@ personas, runs, votes) that the studio puts in force for their browser session o
 (`character.settings.use_settings`). The instructor signs in with the instructor code, sees
 every student's runs and can show them on a projector view. Students may publish a persona or a
 run to the class gallery (a copy, so the gallery never reads their workspace). Jobs from all
-workspaces share one queue with a per-student limit (`character.jobs.scheduler`).
+workspaces share one queue with a per-student limit (`character.jobs.scheduler`); with a
+`TINKER_API_KEY`, students' DPO training goes to Tinker instead (`routing`). Students' workspaces
+are confined (`Settings.confined_workspace`): no job of theirs may write outside them. The class
+arena (`arena`) battles published entries, one pseudonymous vote file per voter, with
+Bradley–Terry standings. A signed, expiring token (`tokens`) keeps a student signed in across a
+page reload.
 
 Layout of `<data>/classroom/`: `class.json` (`ClassroomConfig`: the class code and a salted hash
 of the instructor code), `roster.json` (`Roster`), `gallery.json` (`Gallery`) with `gallery/<id>/`
-copies, and `users/<name>/` workspaces.
+copies, `users/<name>/` workspaces, `arena/` (battles and per-voter vote files) and
+`.class-secret` (the key of pseudonyms and sign-in tokens, owner-only).
 """
 
 from character.classroom.access import RunAccessError, check_run_access, run_owner

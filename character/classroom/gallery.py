@@ -16,12 +16,14 @@ from character.classroom.access import check_run_access
 from character.classroom.errors import ClassroomError
 from character.classroom.models import ClassSession, GalleryEntry
 from character.classroom.store import GALLERY_DIR, class_lock, load_gallery, save_gallery
-from character.classroom.workspace import open_workspace
+from character.classroom.workspace import open_workspace, workspace_settings
 from character.io import iter_jsonl
 from character.jobs.models import RunStatus
 from character.jobs.store import METRICS, STATUS, slugify
 
 MAX_METRICS_BYTES = 5 * 1024 * 1024
+MAX_ADAPTER_BYTES = 400 * 1024 * 1024
+ADAPTER_DIR = "adapter"
 OWNER_INSTRUCTOR = "instructor"
 
 
@@ -33,12 +35,19 @@ def _new_entry_id(kind: str, title: str) -> str:
     return f"{kind}-{slugify(title, 40)}-{secrets.token_hex(3)}"
 
 
-def _add(class_dir: Path, entry: GalleryEntry, files: dict[str, Path]) -> GalleryEntry:
+def _add(
+    class_dir: Path, entry: GalleryEntry, files: dict[str, Path], adapter: Path | None = None
+) -> GalleryEntry:
     folder = class_dir / GALLERY_DIR / entry.entry_id
     staging = folder.with_name(f".creating-{entry.entry_id}")
     staging.mkdir(parents=True)
     for name, source in files.items():
         shutil.copyfile(source, staging / name)
+    if adapter is not None and entry.adapter:
+        # the weights only: resumable trainer checkpoints stay in the author's workspace
+        shutil.copytree(
+            adapter, staging / entry.adapter, ignore=shutil.ignore_patterns("checkpoint-*", ".*")
+        )
     staging.rename(folder)
     with class_lock(class_dir):
         gallery = load_gallery(class_dir)
@@ -69,14 +78,39 @@ def publish_persona(
         note=note.strip()[:500],
         source=persona,
         files=[source.name],
+        persona_file=source.name,
     )
     return _add(class_dir, entry, {source.name: source})
+
+
+def _dir_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def _run_model_files(class_dir: Path, user: str, run_id: str) -> tuple[Path | None, Path | None]:
+    """The run's final adapter and its persona's file, read in the author's workspace."""
+    from character.constitution import list_constitutions
+    from character.jobs.latest import final_adapter, run_adapters
+    from character.settings import use_settings
+
+    ws = open_workspace(class_dir, user)
+    with use_settings(workspace_settings(ws)):
+        found = final_adapter(run_adapters(run_id))
+    persona_file = None
+    if found is not None and found.persona:
+        persona_file = list_constitutions(ws.constitution_path).get(found.persona)
+    adapter = found.path if found is not None else None
+    if adapter is not None and _dir_bytes(adapter) > MAX_ADAPTER_BYTES:
+        adapter = None  # a merged model, not an adapter: too big to copy for the class
+    return adapter, persona_file
 
 
 def publish_run(
     class_dir: Path, session: ClassSession, run_id: str, note: str = ""
 ) -> GalleryEntry:
-    """Share a copy of one of the student's runs (its status and metrics) with the class."""
+    """Share a copy of one of the student's runs with the class: its status and metrics, and
+    for a training run its final adapter and persona (so classmates can battle it in the
+    class arena without reading the author's workspace)."""
     if session.is_instructor:
         raise ClassroomError("Only students publish runs from their workspace.")
     run_dir = check_run_access(class_dir, session, run_id)
@@ -85,6 +119,11 @@ def publish_run(
     metrics = run_dir / METRICS
     if metrics.exists() and metrics.stat().st_size <= MAX_METRICS_BYTES:
         files[METRICS] = metrics
+    adapter, persona_file = _run_model_files(class_dir, str(session.user), run_id)
+    persona_name = None
+    if persona_file is not None and persona_file.name not in files:
+        persona_name = persona_file.name
+        files[persona_name] = persona_file
     summary: dict[str, Any] = {
         "kind": status.kind,
         "state": status.state.value,
@@ -101,8 +140,17 @@ def publish_run(
         source=run_id,
         files=list(files),
         summary=summary,
+        adapter=ADAPTER_DIR if adapter is not None else None,
+        persona_file=persona_name,
     )
-    return _add(class_dir, entry, files)
+    return _add(class_dir, entry, files, adapter)
+
+
+def gallery_adapter(class_dir: Path, entry: GalleryEntry) -> Path | None:
+    """The copied adapter folder of a run entry, if it has one."""
+    if not entry.adapter:
+        return None
+    return class_dir / GALLERY_DIR / entry.entry_id / entry.adapter
 
 
 def list_gallery(class_dir: Path) -> list[GalleryEntry]:

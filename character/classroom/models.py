@@ -133,6 +133,12 @@ class GalleryEntry(BaseModel):
     note: str = Field(default="", max_length=500)
     source: str = Field(description="The persona name or run id it was copied from.")
     files: list[str] = Field(default_factory=list, description="Copied files in its folder.")
+    adapter: str | None = Field(
+        default=None, description="Folder of the run's final adapter, copied (runs only)."
+    )
+    persona_file: str | None = Field(
+        default=None, description="Which of `files` is the persona (its constitution)."
+    )
     summary: dict[str, Any] = Field(default_factory=dict)
     published_at: float = Field(default_factory=time.time)
 

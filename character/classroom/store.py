@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -20,6 +21,7 @@ ROSTER_FILE = "roster.json"
 GALLERY_FILE = "gallery.json"
 USERS = "users"
 GALLERY_DIR = "gallery"
+SECRET_FILE = ".class-secret"
 T = TypeVar("T", bound=BaseModel)
 
 
@@ -79,3 +81,19 @@ def load_gallery(class_dir: Path) -> Gallery:
 
 def save_gallery(class_dir: Path, gallery: Gallery) -> None:
     write_model(class_dir / GALLERY_FILE, gallery)
+
+
+def class_secret(class_dir: Path) -> bytes:
+    """A random key of this class folder (made once, owner-only): it keys voters' pseudonyms
+    and signed sign-in links, and never leaves the server."""
+    path = class_dir / SECRET_FILE
+    with class_lock(class_dir):
+        if not path.exists():
+            atomic_write_text(path, secrets.token_hex(32) + "\n")
+            with contextlib.suppress(OSError):
+                os.chmod(path, 0o600)
+        text = path.read_text(encoding="utf-8").strip()
+    try:
+        return bytes.fromhex(text)
+    except ValueError as exc:
+        raise ClassroomError(f"{path} is damaged: delete it to make a new one") from exc

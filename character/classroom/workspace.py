@@ -54,13 +54,15 @@ def open_workspace(class_dir: Path, user: str, *, templates: Path | None = None)
 
 def workspace_settings(ws: Workspace, base: Settings | None = None) -> Settings:
     """The process settings with the workspace's folders: keys, models and the model cache
-    stay the instructor's; data, personas and checkpoints are the student's."""
+    stay the instructor's; data, personas and checkpoints are the student's, and outputs
+    are confined to them (`confined_workspace`: no `allow_outside_data_dir`)."""
     base = base or process_settings()
     return base.model_copy(
         update={
             "data_path": ws.root,
             "constitution_path": ws.constitution_path,
             "checkpoint_dir": None,
+            "confined_workspace": True,
         }
     )
 

@@ -242,23 +242,19 @@ class ArenaLeaderboard(BaseModel):
     problems: list[str]
 
 
-def arena_leaderboard(
-    path: Path | str | None = None,
+def leaderboard_from_votes(
+    votes: Sequence[ArenaVote],
     *,
     anchor: str | None = None,
     rounds: int = 1000,
     seed: int = 0,
-    drop_unknown: bool = False,
-    known: set[str] | None = None,
+    problems: Sequence[str] = (),
+    unknown_models: Sequence[str] = (),
 ) -> ArenaLeaderboard:
-    """BT ratings with bootstrap intervals over all stored votes (prompt clusters resampled)."""
-    vs = load_votes(path, known)
-    votes = vs.votes
-    if drop_unknown:
-        bad = set(vs.unknown_models)
-        votes = [v for v in votes if v.model_a not in bad and v.model_b not in bad]
+    """BT ratings with bootstrap intervals (prompt clusters resampled) over `votes`, wherever
+    they were stored: one user's `votes.jsonl`, or a class's per-voter files."""
     board = None
-    notes = list(vs.problems)
+    notes = list(problems)
     if votes and all(v.choice == "both_bad" for v in votes):
         # "Both bad" says nothing about which system is better: nothing to rate yet.
         notes.append(
@@ -276,8 +272,33 @@ def arena_leaderboard(
     return ArenaLeaderboard(
         leaderboard=board,
         n_votes=len(votes),
-        unknown_models=vs.unknown_models,
+        unknown_models=list(unknown_models),
         problems=notes,
+    )
+
+
+def arena_leaderboard(
+    path: Path | str | None = None,
+    *,
+    anchor: str | None = None,
+    rounds: int = 1000,
+    seed: int = 0,
+    drop_unknown: bool = False,
+    known: set[str] | None = None,
+) -> ArenaLeaderboard:
+    """BT ratings with bootstrap intervals over all stored votes (prompt clusters resampled)."""
+    vs = load_votes(path, known)
+    votes = vs.votes
+    if drop_unknown:
+        bad = set(vs.unknown_models)
+        votes = [v for v in votes if v.model_a not in bad and v.model_b not in bad]
+    return leaderboard_from_votes(
+        votes,
+        anchor=anchor,
+        rounds=rounds,
+        seed=seed,
+        problems=vs.problems,
+        unknown_models=vs.unknown_models,
     )
 
 

@@ -342,13 +342,33 @@ def kind_resource(kind: str) -> Resource:
 
 def validate_spec(spec: JobSpec, source: str = "config") -> BaseModel:
     """The kind's typed config, or `JobConfigError` listing every problem."""
-    from character.output_paths import OutputPathError, check_config_outputs
+    from character.output_paths import (
+        OutputPathError,
+        allow_outside_settings,
+        check_config_outputs,
+        confined,
+    )
 
     entry = get_job_kind(spec.kind)
+    if confined():  # a classroom student: nothing may point outside their workspace
+        found = allow_outside_settings(spec.config)
+        if found:
+            raise JobConfigError(
+                source,
+                [
+                    f"{where}: outputs in a class workspace stay inside your own folder, so "
+                    "'allow outside data folder' cannot be turned on; remove this setting."
+                    for where in found
+                ],
+            )
     try:
         config = entry.config_model.model_validate(spec.config)
     except ValidationError as exc:
         raise JobConfigError(source, format_validation_errors(exc, "config")) from exc
+    if confined():  # also where a nested config turned it on by itself
+        found = allow_outside_settings(config.model_dump(mode="json"))
+        if found:
+            raise JobConfigError(source, [f"{w}: not allowed in a class workspace" for w in found])
     try:  # refused before it is queued, not when the job starts writing
         check_config_outputs(config, claim=False, defaults=False)
     except OutputPathError as exc:

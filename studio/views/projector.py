@@ -1,10 +1,12 @@
-"""Projector (instructor): one student's run, or two side by side, in large type."""
+"""Projector (instructor): one student's run, or two side by side, or the class arena's
+standings, in large type."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from character.classroom import class_overview, read_student_run
+from character.classroom.arena import class_standings, standings_figure
 from character.classroom.overview import StudentRunView
 from studio.classroom_ui import class_dir, require_instructor
 from studio.common import run_safely
@@ -24,6 +26,35 @@ st.markdown(
     unsafe_allow_html=True,
 )  # static styles of ours only: nothing a student typed goes into HTML
 st.title("Projector")
+RUNS, STANDINGS = "Students' runs", "Class arena standings"
+showing = st.radio("Show", [RUNS, STANDINGS], horizontal=True, key="proj_show")
+
+if showing == STANDINGS:
+
+    @st.fragment(run_every=10)
+    def standings() -> None:
+        """Refreshes itself while students vote."""
+        board = run_safely(lambda: class_standings(class_dir(), rounds=300), "rate the class")
+        if board is None:
+            return
+        st.header(f"Votes: {board.n_votes} · People who voted: {board.n_voters}")
+        if not board.rows:
+            st.info(
+                board.notes[-1]
+                if board.notes
+                else "No votes yet: students vote on the Class arena page."
+            )
+            return
+        fig = standings_figure(board, font_size=24)
+        # theme=None: Streamlit's chart theme would shrink the fonts back to page size
+        st.plotly_chart(fig, key="proj_standings", theme=None)
+        st.caption(
+            "1000 is the class average. Whiskers: 95% intervals (drawn once a system has a "
+            "few games)."
+        )
+
+    standings()
+    st.stop()
 
 students = run_safely(lambda: class_overview(class_dir()), "read the class's workspaces") or []
 with_runs = {s.user: s for s in students if s.runs}

@@ -225,8 +225,18 @@ st.download_button("Download job.yaml", spec_yaml(spec), "job.yaml", key="tl_dl"
 
 if st.button("Launch", key="tl_launch", type="primary", disabled=blocked):
     from character.jobs import submit
+    from studio.classroom_ui import classroom_mode, current_session
 
-    run_id = run_safely(lambda: submit(spec), "start the run", "Check the settings above.")
+    to_run = spec
+    student = current_session() if classroom_mode() else None
+    if student is not None and not student.is_instructor:
+        from character.classroom.routing import route_class_job
+
+        route = run_safely(lambda: route_class_job(spec), "choose where the run goes")
+        if route is not None:
+            to_run = route.spec
+            st.info(route.reason)
+    run_id = run_safely(lambda: submit(to_run), "start the run", "Check the settings above.")
     if run_id:
         st.session_state["runs_selected"] = run_id
         set_persona(persona)

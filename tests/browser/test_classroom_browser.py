@@ -132,13 +132,17 @@ def _nav(driver, title: str) -> None:  # noqa: ANN001
     raise AssertionError(f"no sidebar link {title!r}: {_body(driver)[:500]}")
 
 
-def _visible_text(driver, text: str):  # noqa: ANN001, ANN202
+def _visible_text(driver, text: str, timeout: float = 20):  # noqa: ANN001, ANN202
+    """An element showing exactly `text`, once the rerun that draws it has drawn it."""
     from selenium.webdriver.common.by import By
 
-    for el in driver.find_elements(By.XPATH, f"//*[normalize-space(text())='{text}']"):
-        if el.is_displayed():
-            return el
-    raise AssertionError(f"no visible {text!r}")
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for el in driver.find_elements(By.XPATH, f"//*[normalize-space(text())='{text}']"):
+            if el.is_displayed():
+                return el
+        time.sleep(0.3)
+    raise AssertionError(f"no visible {text!r} after {timeout} s")
 
 
 def _seed_finished_run(data_path: Path, title: str) -> str:
@@ -190,6 +194,8 @@ def test_two_students_have_separate_workspaces_and_cannot_open_each_others_runs(
     _nav(driver, "Class gallery")
     _click(driver, _button(driver, "Publish run"))
     _wait_text(driver, "Published run 'Alice counts bees'")
+    _click(driver, _button(driver, "Publish persona"))  # her beekeeper, for the class arena
+    _wait_text(driver, "Published persona 'beekeeper'")
     _nav(driver, "Home")
     _wait_text(driver, "classroom/users/alice")
     _sign_out(driver)
@@ -198,6 +204,11 @@ def test_two_students_have_separate_workspaces_and_cannot_open_each_others_runs(
     driver.delete_all_cookies()
     driver.get(url)
     _sign_in(driver, CLASS_CODE, "Bob", "8765")
+    _wait_text(driver, "classroom/users/bob")
+    # a reload keeps him signed in: a signed, expiring token rides in the address
+    assert "s=" in driver.current_url
+    driver.refresh()
+    _wait_text(driver, "Signed in as")
     _wait_text(driver, "classroom/users/bob")
     _nav(driver, "Runs")
     _wait_text(driver, "No runs yet")
@@ -229,7 +240,30 @@ def test_two_students_have_separate_workspaces_and_cannot_open_each_others_runs(
     _nav(driver, "Class gallery")
     _wait_text(driver, "Alice counts bees · run by Alice")
     _shot(driver, "classroom_06_bob_sees_the_gallery")
+    _click(driver, _button(driver, "Publish persona"))
+    _wait_text(driver, "Published persona 'beekeeper'")
     run_b = _seed_finished_run(class_dir / "users" / "bob", "Bob counts ants")
+
+    # Class arena: two anonymous replies from the class's personas; Bob votes once, then
+    # sees who was who and the standings.
+    _nav(driver, "Class arena")
+    _wait_text(driver, "2 systems from the class gallery")
+    _click(driver, _button(driver, "New battle"))
+    _wait_text(driver, "A is better", timeout=240)
+    _idle(driver)
+    _shot(driver, "classroom_07_class_arena_battle")
+    _click(driver, _button(driver, "A is better"))
+    _wait_text(driver, r"Vote saved \(A is better\)\. A was .+ B was ", timeout=60)
+    _wait_text(driver, "Class standings")
+    _wait_text(driver, r"Class arena: 1 vote from 1 person", timeout=60)  # the chart's title
+    assert "Alice's beekeeper" in _body(driver) and "Bob's beekeeper" in _body(driver)
+    assert not _button(driver, "B is better").is_enabled()  # one vote per battle
+    _shot(driver, "classroom_08_class_arena_voted")
+    driver.refresh()  # still Bob, still on the class arena, after a reload
+    _wait_text(driver, r"Signed in as\s+Bob")
+    _wait_text(driver, "2 systems from the class gallery")
+    votes = list((class_dir / "arena" / "votes").glob("*.jsonl"))
+    assert len(votes) == 1 and "bob" not in votes[0].name
 
     # Bob cannot take Alice's name either: her PIN guards her workspace.
     driver.delete_all_cookies()
@@ -248,13 +282,20 @@ def test_two_students_have_separate_workspaces_and_cannot_open_each_others_runs(
     _nav(driver, "Class overview")
     _wait_text(driver, "Alice: 1 run")
     _wait_text(driver, "Bob: 1 run")
-    _shot(driver, "classroom_07_instructor_overview")
+    _shot(driver, "classroom_09_instructor_overview")
     _nav(driver, "Projector")
     _wait_text(driver, "Alice: Alice counts bees")
     _wait_text(driver, "succeeded")
-    _shot(driver, "classroom_08_projector")
+    _idle(driver)
+    _shot(driver, "classroom_10_projector")
     _click(driver, _visible_text(driver, "Side by side with another run"))
     _wait_text(driver, "Bob: Bob counts ants")
     assert "Alice: Alice counts bees" in _body(driver)
-    _shot(driver, "classroom_09_projector_side_by_side")
+    _shot(driver, "classroom_11_projector_side_by_side")
     assert run_b
+    # and the class arena's standings, in large type, for the whole room
+    _click(driver, _visible_text(driver, "Class arena standings"))
+    _wait_text(driver, "People who voted")
+    _wait_text(driver, r"Class arena: 1 vote from 1 person", timeout=60)
+    _idle(driver)
+    _shot(driver, "classroom_12_projector_standings")

@@ -269,13 +269,23 @@ def _type(element, text: str) -> None:  # noqa: ANN001
     element.send_keys(Keys.TAB)  # commit the value (Streamlit sends it on blur)
 
 
-def _button(driver, label: str):  # noqa: ANN001, ANN202
+def _button(driver, label: str, timeout: float = 20):  # noqa: ANN001, ANN202
+    """The visible button labelled `label`, waiting for a rerun still drawing the page (a
+    sidebar link shows the page's title before the page itself is drawn)."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
-    for b in driver.find_elements(By.CSS_SELECTOR, "button"):
-        if b.text.strip().endswith(label) and b.is_displayed():
-            return b
-    raise AssertionError(f"no button {label!r}")
+    deadline = time.time() + timeout
+    while True:
+        try:
+            for b in driver.find_elements(By.CSS_SELECTOR, "button"):
+                if b.text.strip().endswith(label) and b.is_displayed():
+                    return b
+        except StaleElementReferenceException:
+            pass  # the DOM was replaced while we looked: look again
+        if time.time() > deadline:
+            raise AssertionError(f"no button {label!r} after {timeout} s")
+        time.sleep(0.3)
 
 
 def _slider_to_min(driver, label: str) -> None:  # noqa: ANN001

@@ -65,7 +65,7 @@ clean-cache:
 
 # Optional: llama.cpp for single-stream chat (CHARACTER_INTERACTIVE_ENGINE). Builds from source
 # (~8 min on 2 busy cores). Portable AVX2 flags and no OpenMP: this exact build loads the
-# embedded GGUF and runs next to torch (tests/test_backends_llamacpp.py, 8 passed).
+# embedded GGUF and runs next to torch (tests/test_backends_llamacpp.py, 10 passed).
 llamacpp: setup
 	CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_OPENMP=OFF" \
 	CMAKE_BUILD_PARALLEL_LEVEL=2 MAKEFLAGS=-j2 \

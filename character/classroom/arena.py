@@ -37,7 +37,7 @@ from character.eval.arena import (
     generate_replies,
     leaderboard_from_votes,
 )
-from character.eval.bradley_terry import MIN_GAMES_FOR_INTERVAL
+from character.eval.bradley_terry import MIN_GAMES_FOR_INTERVAL, Rating
 from character.io import append_jsonl, atomic_write_text, iter_jsonl
 from character.jobs.store import file_lock
 
@@ -91,19 +91,15 @@ class BattleResult(BaseModel):
     label_b: str
 
 
-class Standing(BaseModel):
-    """One contestant's class rating (Elo scale) with its 95% bootstrap interval."""
+class Standing(Rating):
+    """One contestant's class rating (Elo scale) with its 95% bootstrap interval; `system` is
+    the gallery entry's key, `label` what the class sees."""
 
-    key: str
     label: str
-    rating: float
-    lower: float
-    upper: float
-    games: int
-    wins: float
-    losses: float
-    ties: int
-    both_bad: int
+
+    @property
+    def key(self) -> str:
+        return self.system
 
     @property
     def interval_ready(self) -> bool:
@@ -369,16 +365,8 @@ def class_standings(
         for r in result.leaderboard.rows:
             rows.append(
                 Standing(
-                    key=r.system,
+                    **r.model_dump(),
                     label=labels.get(r.system, f"{r.system} (removed from the gallery)"),
-                    rating=r.rating,
-                    lower=r.lower,
-                    upper=r.upper,
-                    games=r.games,
-                    wins=r.wins,
-                    losses=r.losses,
-                    ties=r.ties,
-                    both_bad=r.both_bad,
                 )
             )
     return ClassStandings(rows=rows, n_votes=len(votes), n_voters=voters, notes=notes)
